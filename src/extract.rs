@@ -1,0 +1,216 @@
+//! Reading hoster answers: JSONPath queries, the status map and the address check.
+//!
+//! Rules: a query gives its first match, or `null` when nothing matches (an address that is
+//! not there yet is normal while a server is built); an error text joins every string it finds;
+//! a placeholder address (`0.0.0.0`, `::`) or an empty one is never an address.
+
+use crate::manifest::{Otherwise, TaskStatus};
+use crate::plan::{Query, StatePattern};
+use serde_json::Value;
+use std::net::IpAddr;
+
+/// The first value `query` finds in `answer`, or `null`.
+pub fn first(query: &Query, answer: &Value) -> Value {
+    jsonpath_rust::query::js_path_process(&query.compiled, answer)
+        .ok()
+        .and_then(|found| found.into_iter().next().map(|r| r.val().clone()))
+        .unwrap_or(Value::Null)
+}
+
+/// Every value `query` finds in `answer`.
+pub fn all<'a>(query: &Query, answer: &'a Value) -> Vec<&'a Value> {
+    jsonpath_rust::query::js_path_process(&query.compiled, answer)
+        .map(|found| found.into_iter().map(|r| r.val()).collect())
+        .unwrap_or_default()
+}
+
+/// The strings `query` finds, lists flattened, joined by `; ` (hosters put errors in lists).
+pub fn joined_text(query: &Query, answer: &Value) -> Option<String> {
+    fn collect(value: &Value, into: &mut Vec<String>) {
+        match value {
+            Value::String(s) if !s.trim().is_empty() => into.push(s.trim().to_owned()),
+            Value::Array(items) => items.iter().for_each(|i| collect(i, into)),
+            Value::Number(n) => into.push(n.to_string()),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    all(query, answer)
+        .into_iter()
+        .for_each(|v| collect(v, &mut texts));
+    (!texts.is_empty()).then(|| texts.join("; "))
+}
+
+/// What the hoster's state means, by the status rule; `None` for an unexpected state.
+pub fn map_state(
+    state: &str,
+    map: &[(StatePattern, TaskStatus)],
+    otherwise: Otherwise,
+) -> Option<TaskStatus> {
+    let exact = map
+        .iter()
+        .find(|(p, _)| matches!(p, StatePattern::Exact(e) if e == state));
+    let pattern = || {
+        map.iter()
+            .find(|(p, _)| matches!(p, StatePattern::Glob(parts) if glob_matches(parts, state)))
+    };
+    match exact.or_else(pattern) {
+        Some((_, status)) => Some(*status),
+        None => match otherwise {
+            Otherwise::InProgress => Some(TaskStatus::InProgress),
+            Otherwise::Error => Some(TaskStatus::Error),
+            Otherwise::Unexpected => None,
+        },
+    }
+}
+
+/// `parts` are the pieces of a pattern between its `*`s.
+fn glob_matches(parts: &[String], text: &str) -> bool {
+    let (first, rest) = parts.split_first().expect("split gives at least one part");
+    let Some(mut remaining) = text.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return remaining.is_empty();
+    };
+    for part in middle {
+        match remaining.find(part.as_str()) {
+            Some(at) => remaining = &remaining[at + part.len()..],
+            None => return false,
+        }
+    }
+    remaining.len() >= last.len() && remaining.ends_with(last.as_str())
+}
+
+/// Whether `server` is an address the panel can SSH to: an IP that is not a placeholder, or a
+/// host name.
+pub fn is_usable_address(server: &str) -> bool {
+    match server.parse::<IpAddr>() {
+        Ok(ip) => !ip.is_unspecified(),
+        Err(_) => {
+            !server.is_empty()
+                && server.len() <= 253
+                && server.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && !label.starts_with('-')
+                })
+                && server.contains('.')
+                && server.chars().any(|c| c.is_ascii_alphabetic())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::YamlPath;
+    use serde_json::json;
+
+    fn query(text: &str) -> Query {
+        Query {
+            at: YamlPath::root(),
+            text: text.into(),
+            compiled: jsonpath_rust::parser::parse_json_path(text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn first_match_or_null() {
+        let answer = json!({"droplet": {"networks": {"v4": [
+            {"type": "private", "ip_address": "10.0.0.2"},
+            {"type": "public", "ip_address": "203.0.113.9"}]}}});
+        assert_eq!(
+            first(
+                &query("$.droplet.networks.v4[?@.type == 'public'].ip_address"),
+                &answer
+            ),
+            json!("203.0.113.9")
+        );
+        assert_eq!(
+            first(&query("$.droplet.networks.v6[0].ip_address"), &answer),
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn nested_filters() {
+        let answer = json!({"server": {"networks": [{"type": "public", "ips": [
+            {"ip": "2001:db8::1", "type": "ipv6", "is_main": true},
+            {"ip": "203.0.113.5", "type": "ipv4", "is_main": true}]}]}});
+        let q = query(
+            "$.server.networks[?@.type == 'public'].ips[?@.type == 'ipv4' && @.is_main == true].ip",
+        );
+        assert_eq!(first(&q, &answer), json!("203.0.113.5"));
+    }
+
+    #[test]
+    fn error_texts_are_joined() {
+        let q = query("$.errors[*].reason");
+        let answer = json!({"errors": [{"reason": "a"}, {"reason": "b"}]});
+        assert_eq!(joined_text(&q, &answer).unwrap(), "a; b");
+        assert_eq!(
+            joined_text(&query("$.message"), &json!({"message": ["x", "y"]})).unwrap(),
+            "x; y"
+        );
+        assert_eq!(joined_text(&query("$.message"), &json!({})), None);
+    }
+
+    #[test]
+    fn states_map_exactly_then_by_pattern() {
+        let map = vec![
+            (
+                StatePattern::Exact("active/running/ok".into()),
+                TaskStatus::Finished,
+            ),
+            (
+                StatePattern::Glob(vec!["suspended/".into(), "".into()]),
+                TaskStatus::Error,
+            ),
+            (
+                StatePattern::Glob(vec!["".into(), "/".into(), "".into()]),
+                TaskStatus::InProgress,
+            ),
+        ];
+        assert_eq!(
+            map_state("active/running/ok", &map, Otherwise::Unexpected),
+            Some(TaskStatus::Finished)
+        );
+        assert_eq!(
+            map_state("suspended/stopped/none", &map, Otherwise::Unexpected),
+            Some(TaskStatus::Error)
+        );
+        assert_eq!(
+            map_state("pending/running/none", &map, Otherwise::Unexpected),
+            Some(TaskStatus::InProgress)
+        );
+        assert_eq!(map_state("weird", &map, Otherwise::Unexpected), None);
+        assert_eq!(
+            map_state("weird", &map, Otherwise::Error),
+            Some(TaskStatus::Error)
+        );
+    }
+
+    #[test]
+    fn placeholders_are_not_addresses() {
+        for bad in [
+            "",
+            "0.0.0.0",
+            "::",
+            "null",
+            "a b",
+            "[\"1.2.3.4\"]",
+            "-x.example",
+        ] {
+            assert!(!is_usable_address(bad), "{bad}");
+        }
+        for good in [
+            "203.0.113.7",
+            "2001:db8::1",
+            "vps1.example.com",
+            "127.0.0.1",
+        ] {
+            assert!(is_usable_address(good), "{good}");
+        }
+    }
+}

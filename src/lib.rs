@@ -1,0 +1,62 @@
+//! vps-provider: one binary that answers the Bitrix pool panel's provider protocol for any
+//! hoster described by a YAML provider file.
+//!
+//! Data flows one way: argv → [`site`] and [`plan`] (the provider file, checked) →
+//! [`template`] → [`runner`]/[`http`] → [`extract`] → [`protocol`]. [`verbs`] puts the
+//! pieces together for the panel; [`ops`] holds the operator's commands.
+
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod ids;
+pub mod manifest;
+pub mod ops;
+pub mod password;
+pub mod plan;
+pub mod position;
+pub mod protocol;
+pub mod redact;
+pub mod runner;
+pub mod site;
+pub mod state;
+pub mod template;
+pub mod verbs;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// The name the binary answers to as the operator's tool.
+pub const OPERATOR_NAME: &str = "vps-provider";
+
+/// Answers the panel for provider `name`: exactly one JSON object on stdout, whatever happens,
+/// a panic included.
+pub fn protocol_main(name: &str, args: &[OsString]) -> ExitCode {
+    // The default hook would print the panic to stderr with whatever it holds; the reply
+    // below carries the message instead, redacted.
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome = std::panic::catch_unwind(|| answer(name, args));
+    let reply = outcome.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        protocol::Reply::error(&format!(
+            "internal error (a bug in vps-provider): {what}; please report it"
+        ))
+    });
+    reply.print()
+}
+
+fn answer(name: &str, args: &[OsString]) -> protocol::Reply {
+    let result = if ids::is_safe(name) {
+        verbs::Verb::parse(args)
+            .and_then(|verb| verbs::answer(name, &site::Site::from_env(name), &verb, None))
+    } else {
+        Err(
+            error::Error::new(format!("`{}` is not a provider name", ids::shown(name)))
+                .help(ids::RULE),
+        )
+    };
+    result.unwrap_or_else(|error| protocol::Reply::error(&error.one_line()))
+}

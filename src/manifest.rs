@@ -1,0 +1,309 @@
+//! The provider file as written: serde structs that mirror the YAML one to one.
+//!
+//! Rules: every struct denies unknown keys (a misspelt key must never be silently ignored);
+//! nothing here is checked beyond its type: JSONPath, templates and ids are checked when
+//! [`crate::plan`] compiles these structs. The JSON Schema of the provider file is derived
+//! from these types, so the doc comments here are what editors show to hosters.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A provider file: how to order servers from one hoster.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The provider's name; when given it must equal the file name without `.yaml`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A line for people: who the hoster is, what this file orders.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `enabled` (the default) or `disabled`: a disabled provider is hidden by the panel.
+    #[serde(default)]
+    pub status: ProviderStatus,
+    /// Secrets this provider needs, by name. Values come from the site's secrets file
+    /// (`name=value` lines) or, for development, from the environment variable named in `env`.
+    /// Templates read them as `{{secrets.NAME}}`.
+    #[serde(default)]
+    pub secrets: IndexMap<String, SecretDecl>,
+    /// Site settings with their defaults (region, image, plan range...). The site's secrets
+    /// file may override any of them with a `name=value` line. Templates read `{{settings.NAME}}`.
+    #[serde(default)]
+    pub settings: IndexMap<String, Value>,
+    /// How to talk to the hoster's API.
+    pub api: Api,
+    /// What the panel may order.
+    pub configs: Configs,
+    /// How to order a server.
+    pub order: Order,
+    /// How to follow an order until the server is ready.
+    pub order_status: OrderStatus,
+}
+
+/// Whether the provider is switched on.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderStatus {
+    #[default]
+    Enabled,
+    Disabled,
+}
+
+/// A secret the provider needs.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretDecl {
+    /// An environment variable that may supply the secret when the secrets file does not
+    /// (development only: the panel runs plugins through sudo, which drops the environment).
+    #[serde(default)]
+    pub env: Option<String>,
+    /// What the secret is and where the operator gets it.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The hoster's API.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// Base URL that request paths are appended to, e.g. `https://api.hetzner.cloud/v1`.
+    /// `$VPS_PROVIDER_BASE_URL` replaces it for one run (staging APIs, mock servers).
+    pub base_url: String,
+    /// How requests authenticate.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    /// Headers sent with every request (values are templates).
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// JSONPath of the hoster's error text in a failed answer, e.g. `$.error.message`.
+    /// A path that matches several strings (a list of errors) joins them with `; `.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// HTTP statuses that mean failure, as codes and ranges: `[400-599]` (the default).
+    #[serde(default)]
+    pub failure_statuses: Option<Vec<StatusRange>>,
+    /// Seconds the whole verb may take, all requests and retries included (default 60).
+    #[serde(default)]
+    pub deadline_seconds: Option<u64>,
+    /// Largest answer accepted, in bytes (default 8 MiB).
+    #[serde(default)]
+    pub max_response_bytes: Option<u64>,
+}
+
+/// An HTTP status code (`404`) or an inclusive range (`"500-599"`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum StatusRange {
+    Code(u16),
+    Range(String),
+}
+
+/// How requests authenticate: exactly one of the keys. Every value is a template, usually
+/// naming a secret.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// `Authorization: Bearer <value>`, e.g. `bearer: "{{secrets.token}}"`.
+    #[serde(default)]
+    pub bearer: Option<String>,
+    /// A header of the hoster's choosing, e.g. `{ name: X-API-Key, value: "{{secrets.key}}" }`.
+    #[serde(default)]
+    pub header: Option<NamedValue>,
+    /// A query parameter, e.g. `{ name: api_key, value: "{{secrets.key}}" }`.
+    #[serde(default)]
+    pub query: Option<NamedValue>,
+    /// HTTP basic auth.
+    #[serde(default)]
+    pub basic: Option<BasicAuth>,
+}
+
+/// A name and a templated value.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamedValue {
+    pub name: String,
+    pub value: String,
+}
+
+/// HTTP basic auth credentials (templates).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+}
+
+/// What the panel may order: exactly one of `static` (a fixed list) or `fetch` (built from
+/// the hoster's plan list).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Configs {
+    /// A fixed list: `configs: { static: [ {id, descr, vars}, ... ] }`.
+    #[serde(default, rename = "static")]
+    pub static_list: Option<Vec<StaticConfig>>,
+    /// Fetched from the hoster on every `configs` and `order`.
+    #[serde(default)]
+    pub fetch: Option<Box<FetchConfigs>>,
+}
+
+/// One orderable configuration, written out.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    /// The id the panel passes to `order`: a letter or digit, then letters, digits, `_`, `.`,
+    /// `-`; at most 64 characters. The panel sorts ids numerically, so digits are best.
+    pub id: String,
+    /// The line the panel shows to the person ordering.
+    pub descr: String,
+    /// Values the order request needs (`{{config.NAME}}`).
+    #[serde(default)]
+    pub vars: IndexMap<String, Value>,
+}
+
+/// Configurations built from the hoster's plan list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchConfigs {
+    /// The request that lists plans.
+    pub request: Request,
+    /// How to get the next page, when the list is paginated.
+    #[serde(default)]
+    pub pages: Option<Pages>,
+    /// JSONPath of the plans in the answer, e.g. `$.server_types[*]`.
+    pub items: String,
+    /// Template over `item`; a plan is kept when it renders to anything but empty,
+    /// `false`, `0` or `null`.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Template of the config id from `item`.
+    pub id: String,
+    /// Template of the line shown to people, from `item`.
+    pub descr: String,
+    /// Values the order request needs, rendered from `item` (`{{config.NAME}}`).
+    #[serde(default)]
+    pub vars: IndexMap<String, Value>,
+}
+
+/// How to follow a paginated list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pages {
+    /// JSONPath of the next page in each answer. Nothing, `null` or an empty string ends the list.
+    pub next: String,
+    /// The query parameter that takes the value found at `next` (a page number or a cursor).
+    /// Without it the value is a URL or path on the same host as the base URL.
+    #[serde(default)]
+    pub param: Option<String>,
+    /// At most this many pages are fetched (default 20).
+    #[serde(default)]
+    pub max: Option<u32>,
+}
+
+/// One HTTP request. Every string in it is a template.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// `GET` (the default), `POST`, `PUT`, `PATCH` or `DELETE`. Only `GET` is ever retried.
+    #[serde(default)]
+    pub method: Method,
+    /// Path appended to the base URL, e.g. `/servers/{{saved.server_id}}`.
+    pub path: String,
+    /// Query parameters.
+    #[serde(default)]
+    pub query: IndexMap<String, String>,
+    /// Extra headers for this request.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// A JSON body written as YAML. String leaves are templates; a leaf that is exactly one
+    /// `{{path}}` keeps the type of the value it names (a number stays a number).
+    #[serde(default)]
+    pub json: Option<Value>,
+}
+
+/// HTTP methods a provider may use.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    #[default]
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// A request and what to take from its answer.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub request: Request,
+    /// Values to take from the answer: name → JSONPath. A path that matches nothing gives
+    /// `null`. In `order` they are kept with the task (`{{saved.NAME}}`); in `order_status`
+    /// they are read as `{{polled.NAME}}`.
+    #[serde(default)]
+    pub extract: IndexMap<String, String>,
+}
+
+/// How to order a server.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Requests sent in order; the first one that is not a `GET` buys the server and is
+    /// never retried. Each may use what the earlier ones extracted (`{{saved.NAME}}`).
+    pub steps: Vec<Step>,
+    /// Template of the hoster's id of the new server, e.g. `{{saved.server_id}}`; an empty
+    /// result fails the order.
+    pub hoster_id: String,
+}
+
+/// How to follow an order.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderStatus {
+    /// Read-only requests sent on every poll.
+    pub steps: Vec<Step>,
+    /// How the hoster's state becomes `in_progress`, `finished` or `error`.
+    pub status: StatusRule,
+    /// Template of the server's address. `finished` waits until it is a real address.
+    pub server: String,
+    /// Template of root's password: `{{saved.NAME}}` (kept from the order answer),
+    /// `{{password}}` (generated at order time), or `{{polled.NAME}}` (from this answer).
+    pub server_password: String,
+}
+
+/// Maps the hoster's state to the panel's.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRule {
+    /// Template of the hoster's state, e.g. `{{polled.status}}` or, when it takes several
+    /// fields, `{{polled.status}}/{{polled.power}}`.
+    pub value: String,
+    /// The hoster's states and what they mean. A `*` in a key matches any text; exact keys
+    /// win, then patterns in the order written.
+    pub map: IndexMap<String, TaskStatus>,
+    /// What a state not in `map` means: `in_progress`, `error`, or `unexpected` (the
+    /// default: the poll answers an error object naming the state, and later polls try again).
+    #[serde(default)]
+    pub otherwise: Otherwise,
+}
+
+/// The panel's task states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    InProgress,
+    Finished,
+    Error,
+}
+
+/// What an unmapped hoster state means.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Otherwise {
+    InProgress,
+    Error,
+    #[default]
+    Unexpected,
+}

@@ -1,0 +1,783 @@
+//! The checked plan: a provider file with its JSONPath and templates compiled and its ids,
+//! statuses and names checked. All load-time `file:line:col` errors come from here.
+//!
+//! Rules: compiling needs only the provider file (so `validate` needs no site); binding the
+//! plan to a site ([`Plan::bind`]) adds secrets and setting overrides; nothing here touches the
+//! network or the task store.
+
+use crate::error::{Error, Location, Result, Source, io_error};
+use crate::ids;
+use crate::manifest::{self, Configs, Manifest, Method, Otherwise, ProviderStatus, TaskStatus};
+use crate::position::{LineCol, YamlPath};
+use crate::redact;
+use crate::site::{self, Site};
+use crate::template::{Template, Templates, Tree};
+use indexmap::IndexMap;
+use jsonpath_rust::parser::model::JpQuery;
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::time::Duration;
+
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_RESPONSE: u64 = 8 * 1024 * 1024;
+const DEFAULT_MAX_PAGES: u32 = 20;
+
+/// A compiled JSONPath and where it was written.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub at: YamlPath,
+    pub text: String,
+    pub compiled: JpQuery,
+}
+
+/// A compiled template and where it was written.
+#[derive(Debug, Clone)]
+pub struct Text {
+    pub at: YamlPath,
+    pub template: Template,
+}
+
+/// One request, ready to render.
+#[derive(Debug)]
+pub struct RequestPlan {
+    pub at: YamlPath,
+    pub method: Method,
+    pub path: Text,
+    pub query: Vec<(String, Text)>,
+    pub headers: Vec<(String, Text)>,
+    pub json: Option<Tree>,
+}
+
+/// A request and the values taken from its answer.
+#[derive(Debug)]
+pub struct StepPlan {
+    pub request: RequestPlan,
+    pub extract: Vec<(String, Query)>,
+}
+
+/// How requests authenticate.
+#[derive(Debug)]
+pub enum AuthPlan {
+    Bearer(Text),
+    Header(String, Text),
+    Query(String, Text),
+    Basic(Text, Text),
+}
+
+/// The API settings, checked.
+#[derive(Debug)]
+pub struct ApiPlan {
+    pub base_url: String,
+    pub auth: Option<AuthPlan>,
+    pub headers: Vec<(String, Text)>,
+    pub error_message: Option<Query>,
+    pub failure_statuses: Vec<(u16, u16)>,
+    pub deadline: Duration,
+    pub max_response_bytes: u64,
+}
+
+/// One written-out configuration.
+#[derive(Debug)]
+pub struct StaticConfigPlan {
+    pub id: String,
+    pub descr: String,
+    pub vars: Tree,
+}
+
+/// How paginated plan lists continue.
+#[derive(Debug)]
+pub struct PagesPlan {
+    pub next: Query,
+    pub param: Option<String>,
+    pub max: u32,
+}
+
+/// Configurations built from a plan list.
+#[derive(Debug)]
+pub struct FetchPlan {
+    pub request: RequestPlan,
+    pub pages: Option<PagesPlan>,
+    pub items: Query,
+    pub filter: Option<Text>,
+    pub id: Text,
+    pub descr: Text,
+    pub vars: Tree,
+}
+
+#[derive(Debug)]
+pub enum ConfigsPlan {
+    Static(Vec<StaticConfigPlan>),
+    Fetch(Box<FetchPlan>),
+}
+
+/// A `map` key of the status rule.
+#[derive(Debug)]
+pub enum StatePattern {
+    Exact(String),
+    Glob(Vec<String>),
+}
+
+#[derive(Debug)]
+pub struct StatusPlan {
+    pub steps: Vec<StepPlan>,
+    pub value: Text,
+    pub map: Vec<(StatePattern, TaskStatus)>,
+    pub otherwise: Otherwise,
+    pub server: Text,
+    pub server_password: Text,
+}
+
+#[derive(Debug)]
+pub struct OrderPlan {
+    pub steps: Vec<StepPlan>,
+    pub hoster_id: Text,
+}
+
+/// A provider file, checked and compiled.
+pub struct Plan {
+    pub name: String,
+    pub source: Source,
+    pub status: ProviderStatus,
+    pub description: Option<String>,
+    pub secrets: IndexMap<String, manifest::SecretDecl>,
+    pub settings: IndexMap<String, Value>,
+    pub api: ApiPlan,
+    pub configs: ConfigsPlan,
+    pub order: OrderPlan,
+    pub order_status: StatusPlan,
+    pub templates: Templates,
+}
+
+/// A plan with this site's secrets and settings.
+pub struct Bound {
+    pub plan: Plan,
+    pub base_url: String,
+    pub secrets: Map<String, Value>,
+    pub settings: Map<String, Value>,
+    /// Why the provider cannot work here, when it cannot.
+    pub disabled_because: Option<String>,
+}
+
+/// Reads and compiles the provider file at `path`, for provider `name`.
+pub fn load_file(name: &str, path: &Path) -> Result<Plan, Vec<Error>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(vec![Error::new(format!("no provider file `{}`", path.display())).help(
+                format!(
+                    "write one (see providers.d/ and the README), or set VPS_PROVIDER_DIR to the folder that holds `{name}.yaml`"
+                ),
+            )]);
+        }
+        Err(err) => return Err(vec![io_error("read the provider file", path, &err)]),
+    };
+    let source = Source {
+        file: path.to_path_buf(),
+        text: text.into(),
+    };
+    let manifest = parse(&source).map_err(|e| vec![e])?;
+    Plan::compile(name, manifest, source)
+}
+
+/// Parses the YAML into the provider file's types, with serde's position and a suggestion.
+pub fn parse(source: &Source) -> Result<Manifest> {
+    serde_yaml_ng::from_str(&source.text).map_err(|err| {
+        let line_col = err.location().map(|l| LineCol {
+            line: l.line(),
+            col: l.column(),
+        });
+        let raw = err.to_string();
+        // serde_yaml appends " at line N column M"; the location says it better.
+        let message = raw.split(" at line ").next().unwrap_or(&raw).to_owned();
+        let mut error =
+            Error::new(message.clone()).at(Location::in_file(&source.file, line_col, &source.text));
+        if let Some(help) = suggestion(&message) {
+            error = error.help(help);
+        }
+        error
+    })
+}
+
+/// "did you mean" for serde's `unknown field `x`, expected one of `a`, `b``.
+fn suggestion(message: &str) -> Option<String> {
+    let ticks: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let (unknown, expected) = ticks.split_first()?;
+    if !message.starts_with("unknown") {
+        return None;
+    }
+    let best = expected
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    Some(match best {
+        Some((_, candidate)) => format!("did you mean `{candidate}`?"),
+        None => format!(
+            "valid here: {}",
+            expected
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// Collects problems while compiling, so `validate` can show them all at once.
+struct Compiler<'a> {
+    source: &'a Source,
+    templates: Templates,
+    problems: Vec<Error>,
+}
+
+impl Compiler<'_> {
+    fn problem(&mut self, at: &YamlPath, message: impl Into<String>, help: impl Into<String>) {
+        self.problems
+            .push(self.source.error(at, message).help(help));
+    }
+
+    fn text(&mut self, at: YamlPath, text: &str) -> Text {
+        let template = match self.templates.compile(&at, text) {
+            Ok(template) => template,
+            Err(reason) => {
+                self.problem(
+                    &at,
+                    format!("this template does not parse: {reason}"),
+                    "templates are handlebars: `{{settings.region}}`, `{{#if x}}...{{/if}}`",
+                );
+                Template::Literal(String::new())
+            }
+        };
+        Text { at, template }
+    }
+
+    fn tree(&mut self, at: &YamlPath, value: &Value) -> Tree {
+        match self.templates.compile_tree(at, value) {
+            Ok(tree) => tree,
+            Err((at, reason)) => {
+                self.problem(
+                    &at,
+                    format!("this template does not parse: {reason}"),
+                    "templates are handlebars: `{{settings.region}}`",
+                );
+                Tree::Value(Value::Null)
+            }
+        }
+    }
+
+    fn query(&mut self, at: YamlPath, text: &str) -> Option<Query> {
+        match jsonpath_rust::parser::parse_json_path(text) {
+            Ok(compiled) => Some(Query {
+                at,
+                text: text.to_owned(),
+                compiled,
+            }),
+            Err(err) => {
+                self.problem(&at, format!("`{text}` is not a JSONPath: {err}"), "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
+                None
+            }
+        }
+    }
+
+    fn pairs(&mut self, at: &YamlPath, map: &IndexMap<String, String>) -> Vec<(String, Text)> {
+        map.iter()
+            .map(|(k, v)| (k.clone(), self.text(at.key(k), v)))
+            .collect()
+    }
+
+    fn request(&mut self, at: YamlPath, request: &manifest::Request) -> RequestPlan {
+        RequestPlan {
+            method: request.method,
+            path: self.text(at.key("path"), &request.path),
+            query: self.pairs(&at.key("query"), &request.query),
+            headers: self.pairs(&at.key("headers"), &request.headers),
+            json: request
+                .json
+                .as_ref()
+                .map(|json| self.tree(&at.key("json"), json)),
+            at,
+        }
+    }
+
+    fn steps(&mut self, at: YamlPath, steps: &[manifest::Step]) -> Vec<StepPlan> {
+        if steps.is_empty() {
+            self.problem(
+                &at,
+                "there are no steps",
+                "add at least one `- request: {...}`",
+            );
+        }
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let at = at.index(i);
+                StepPlan {
+                    request: self.request(at.key("request"), &step.request),
+                    extract: step
+                        .extract
+                        .iter()
+                        .filter_map(|(name, path)| {
+                            Some((name.clone(), self.query(at.key("extract").key(name), path)?))
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+
+    fn api(&mut self, api: &manifest::Api) -> ApiPlan {
+        let at = YamlPath::root().key("api");
+        if !(api.base_url.starts_with("https://") || api.base_url.starts_with("http://")) {
+            self.problem(
+                &at.key("base_url"),
+                format!("`{}` is not an http(s) URL", api.base_url),
+                "write the full URL, e.g. `https://api.example.com/v1`",
+            );
+        }
+        let auth = api.auth.as_ref().and_then(|auth| {
+            let at = at.key("auth");
+            let plans: Vec<AuthPlan> = [
+                auth.bearer.as_ref().map(|value| AuthPlan::Bearer(self.text(at.key("bearer"), value))),
+                auth.header.as_ref().map(|h| AuthPlan::Header(h.name.clone(), self.text(at.key("header").key("value"), &h.value))),
+                auth.query.as_ref().map(|q| AuthPlan::Query(q.name.clone(), self.text(at.key("query").key("value"), &q.value))),
+                auth.basic.as_ref().map(|b| {
+                    AuthPlan::Basic(
+                        self.text(at.key("basic").key("username"), &b.username),
+                        self.text(at.key("basic").key("password"), &b.password),
+                    )
+                }),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if plans.len() != 1 {
+                self.problem(&at, format!("`auth` needs exactly one of `bearer`, `header`, `query`, `basic`; it has {}", plans.len()), "e.g. `auth: { bearer: \"{{secrets.token}}\" }`");
+            }
+            plans.into_iter().next()
+        });
+        let failure_statuses = match &api.failure_statuses {
+            None => vec![(400, 599)],
+            Some(ranges) => ranges
+                .iter()
+                .enumerate()
+                .filter_map(|(i, range)| {
+                    let parsed = parse_status_range(range);
+                    if parsed.is_none() {
+                        self.problem(
+                            &at.key("failure_statuses").index(i),
+                            "not an HTTP status or range",
+                            "write a code like `404` or a range like `\"500-599\"`",
+                        );
+                    }
+                    parsed
+                })
+                .collect(),
+        };
+        ApiPlan {
+            base_url: api.base_url.trim_end_matches('/').to_owned(),
+            auth,
+            headers: self.pairs(&at.key("headers"), &api.headers),
+            error_message: api
+                .error_message
+                .as_ref()
+                .and_then(|q| self.query(at.key("error_message"), q)),
+            failure_statuses,
+            deadline: api
+                .deadline_seconds
+                .map_or(DEFAULT_DEADLINE, Duration::from_secs),
+            max_response_bytes: api.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE),
+        }
+    }
+
+    fn configs(&mut self, configs: &Configs) -> ConfigsPlan {
+        let at = YamlPath::root().key("configs");
+        let chosen = match (&configs.static_list, &configs.fetch) {
+            (Some(list), None) => Ok(list),
+            (None, Some(fetch)) => Err(fetch),
+            _ => {
+                self.problem(&at, "`configs` needs exactly one of `static` and `fetch`", "write `configs: { static: [...] }` for a fixed list, or `configs: { fetch: {...} }` to build it from the hoster's plans");
+                return ConfigsPlan::Static(Vec::new());
+            }
+        };
+        match chosen {
+            Ok(list) => {
+                let at = at.key("static");
+                if list.is_empty() {
+                    self.problem(
+                        &at,
+                        "the config list is empty",
+                        "add at least one `- id: \"1\"` with `descr` and `vars`",
+                    );
+                }
+                let mut seen = Vec::new();
+                let plans = list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, config)| {
+                        let at = at.index(i);
+                        if !ids::is_safe(&config.id) {
+                            self.problem(
+                                &at.key("id"),
+                                format!(
+                                    "config id `{}` is not safe in a shell or a file name",
+                                    ids::shown(&config.id)
+                                ),
+                                ids::RULE,
+                            );
+                        }
+                        if seen.contains(&config.id) {
+                            self.problem(
+                                &at.key("id"),
+                                format!("config id `{}` is used twice", config.id),
+                                "give every config its own id",
+                            );
+                        }
+                        seen.push(config.id.clone());
+                        self.reserved_vars(&at.key("vars"), &config.vars);
+                        StaticConfigPlan {
+                            id: config.id.clone(),
+                            descr: config.descr.clone(),
+                            vars: self.tree(
+                                &at.key("vars"),
+                                &Value::Object(config.vars.clone().into_iter().collect()),
+                            ),
+                        }
+                    })
+                    .collect();
+                ConfigsPlan::Static(plans)
+            }
+            Err(fetch) => {
+                let at = at.key("fetch");
+                self.reserved_vars(&at.key("vars"), &fetch.vars);
+                let pages = fetch.pages.as_ref().and_then(|pages| {
+                    Some(PagesPlan {
+                        next: self.query(at.key("pages").key("next"), &pages.next)?,
+                        param: pages.param.clone(),
+                        max: pages.max.unwrap_or(DEFAULT_MAX_PAGES),
+                    })
+                });
+                let items = self.query(at.key("items"), &fetch.items);
+                let plan = FetchPlan {
+                    request: self.request(at.key("request"), &fetch.request),
+                    pages,
+                    items: items.unwrap_or_else(|| placeholder_query(&at)),
+                    filter: fetch
+                        .filter
+                        .as_ref()
+                        .map(|f| self.text(at.key("filter"), f)),
+                    id: self.text(at.key("id"), &fetch.id),
+                    descr: self.text(at.key("descr"), &fetch.descr),
+                    vars: self.tree(
+                        &at.key("vars"),
+                        &Value::Object(fetch.vars.clone().into_iter().collect()),
+                    ),
+                };
+                if plan.request.method != Method::Get {
+                    self.problem(
+                        &at.key("request").key("method"),
+                        "the plan list must be read with GET",
+                        "configs must never change anything at the hoster",
+                    );
+                }
+                ConfigsPlan::Fetch(Box::new(plan))
+            }
+        }
+    }
+
+    fn reserved_vars(&mut self, at: &YamlPath, vars: &IndexMap<String, Value>) {
+        for name in ["id", "descr"] {
+            if vars.contains_key(name) {
+                self.problem(
+                    &at.key(name),
+                    format!("`{name}` is reserved: `config.{name}` is the config's own"),
+                    "rename this var",
+                );
+            }
+        }
+    }
+
+    fn status(&mut self, status: &manifest::OrderStatus) -> StatusPlan {
+        let at = YamlPath::root().key("order_status");
+        for (i, step) in status.steps.iter().enumerate() {
+            if step.request.method != Method::Get {
+                self.problem(
+                    &at.key("steps").index(i).key("request").key("method"),
+                    "order_status must only read",
+                    "use GET: the panel polls this on every page load",
+                );
+            }
+        }
+        if status.status.map.is_empty() {
+            self.problem(
+                &at.key("status").key("map"),
+                "the status map is empty",
+                "map the hoster's states, e.g. `running: finished`",
+            );
+        }
+        StatusPlan {
+            steps: self.steps(at.key("steps"), &status.steps),
+            value: self.text(at.key("status").key("value"), &status.status.value),
+            map: status
+                .status
+                .map
+                .iter()
+                .map(|(key, outcome)| {
+                    let pattern = if key.contains('*') {
+                        StatePattern::Glob(key.split('*').map(str::to_owned).collect())
+                    } else {
+                        StatePattern::Exact(key.clone())
+                    };
+                    (pattern, *outcome)
+                })
+                .collect(),
+            otherwise: status.status.otherwise,
+            server: self.text(at.key("server"), &status.server),
+            server_password: self.text(at.key("server_password"), &status.server_password),
+        }
+    }
+}
+
+/// Stands in for a query that did not compile, so compiling can go on and report more.
+fn placeholder_query(at: &YamlPath) -> Query {
+    Query {
+        at: at.clone(),
+        text: "$".into(),
+        compiled: jsonpath_rust::parser::parse_json_path("$").expect("`$` is a JSONPath"),
+    }
+}
+
+fn parse_status_range(range: &manifest::StatusRange) -> Option<(u16, u16)> {
+    let valid = |code: u16| (100..=599).contains(&code);
+    let (low, high) = match range {
+        manifest::StatusRange::Code(code) => (*code, *code),
+        manifest::StatusRange::Range(text) => {
+            let (low, high) = text.split_once('-').unwrap_or((text, text));
+            (low.trim().parse().ok()?, high.trim().parse().ok()?)
+        }
+    };
+    (valid(low) && valid(high) && low <= high).then_some((low, high))
+}
+
+impl Plan {
+    /// Checks and compiles a parsed provider file. Returns every problem found.
+    pub fn compile(name: &str, manifest: Manifest, source: Source) -> Result<Plan, Vec<Error>> {
+        let mut c = Compiler {
+            source: &source,
+            templates: Templates::new(),
+            problems: Vec::new(),
+        };
+        if let Some(written) = &manifest.name
+            && written != name
+        {
+            c.problem(
+                &YamlPath::root().key("name"),
+                format!("the file says `name: {written}` but is loaded as `{name}`"),
+                format!("rename the file to `{written}.yaml` or set `name: {name}`"),
+            );
+        }
+        for (secret, decl) in &manifest.secrets {
+            if manifest.settings.contains_key(secret) {
+                c.problem(
+                    &YamlPath::root().key("secrets").key(secret),
+                    format!("`{secret}` is both a secret and a setting"),
+                    "give them different names: both are set by `name=value` in the secrets file",
+                );
+            }
+            if decl.env.as_deref().is_some_and(str::is_empty) {
+                c.problem(
+                    &YamlPath::root().key("secrets").key(secret).key("env"),
+                    "the variable name is empty",
+                    "name a variable, e.g. `HCLOUD_TOKEN`, or leave `env` out",
+                );
+            }
+        }
+        let api = c.api(&manifest.api);
+        let configs = c.configs(&manifest.configs);
+        let order_steps = c.steps(
+            YamlPath::root().key("order").key("steps"),
+            &manifest.order.steps,
+        );
+        let hoster_id = c.text(
+            YamlPath::root().key("order").key("hoster_id"),
+            &manifest.order.hoster_id,
+        );
+        let order_status = c.status(&manifest.order_status);
+        let Compiler {
+            templates,
+            problems,
+            ..
+        } = c;
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Plan {
+            name: name.to_owned(),
+            source,
+            status: manifest.status,
+            description: manifest.description,
+            secrets: manifest.secrets,
+            settings: manifest.settings,
+            api,
+            configs,
+            order: OrderPlan {
+                steps: order_steps,
+                hoster_id,
+            },
+            order_status,
+            templates,
+        })
+    }
+
+    /// Adds this site's secrets and settings. A secret that is missing disables the provider
+    /// (with the reason); a line of the secrets file that names nothing is an error.
+    pub fn bind(self, site: &Site) -> Result<Bound> {
+        let entries = site::read_secrets_file(&site.secrets_file)?;
+        let mut secrets = Map::new();
+        let mut settings: Map<String, Value> = self.settings.clone().into_iter().collect();
+        for entry in entries {
+            if self.secrets.contains_key(&entry.name) {
+                redact::register(&entry.value);
+                secrets.insert(entry.name, Value::String(entry.value));
+            } else if let Some(default) = self.settings.get(&entry.name) {
+                let value = typed_like(default, &entry.value).map_err(|expected| {
+                    Error::new(format!("setting `{}` must be {expected}", entry.name))
+                        .at(entry.location.clone())
+                        .help(format!("its default in the provider file is `{default}`"))
+                })?;
+                settings.insert(entry.name, value);
+            } else {
+                let known: Vec<&str> = self
+                    .secrets
+                    .keys()
+                    .chain(self.settings.keys())
+                    .map(String::as_str)
+                    .collect();
+                let near = known.iter().copied().max_by(|a, b| {
+                    strsim::jaro_winkler(&entry.name, a)
+                        .total_cmp(&strsim::jaro_winkler(&entry.name, b))
+                });
+                let help = match near {
+                    Some(near) if strsim::jaro_winkler(&entry.name, near) > 0.75 => {
+                        format!("did you mean `{near}`?")
+                    }
+                    _ if known.is_empty() => {
+                        "this provider takes no secrets or settings".to_owned()
+                    }
+                    _ => format!("this provider knows: {}", known.join(", ")),
+                };
+                return Err(Error::new(format!(
+                    "`{}` is neither a secret nor a setting of `{}`",
+                    entry.name, self.name
+                ))
+                .at(entry.location)
+                .help(help));
+            }
+        }
+        let mut missing = Vec::new();
+        for (name, decl) in &self.secrets {
+            if secrets.contains_key(name) {
+                continue;
+            }
+            match decl
+                .env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|v| !v.is_empty())
+            {
+                Some(value) => {
+                    redact::register(&value);
+                    secrets.insert(name.clone(), Value::String(value));
+                }
+                None => missing.push(name.as_str()),
+            }
+        }
+        let disabled_because = if self.status == ProviderStatus::Disabled {
+            Some(format!(
+                "`{}` is disabled in its provider file `{}`",
+                self.name,
+                self.source.file.display()
+            ))
+        } else if !missing.is_empty() {
+            Some(format!(
+                "secret {} missing: add `{}=...` to `{}` (mode 0600)",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                missing[0],
+                site.secrets_file.display()
+            ))
+        } else {
+            None
+        };
+        Ok(Bound {
+            base_url: site.base_url_override.clone().map_or_else(
+                || self.api.base_url.clone(),
+                |u| u.trim_end_matches('/').to_owned(),
+            ),
+            plan: self,
+            secrets,
+            settings,
+            disabled_because,
+        })
+    }
+}
+
+/// Reads `text` as a value of the same JSON type as `default`.
+fn typed_like(default: &Value, text: &str) -> std::result::Result<Value, &'static str> {
+    match default {
+        Value::String(_) | Value::Null => Ok(Value::String(text.to_owned())),
+        Value::Number(_) => serde_json::from_str::<serde_json::Number>(text)
+            .map(Value::Number)
+            .map_err(|_| "a number"),
+        Value::Bool(_) => text
+            .parse()
+            .map(Value::Bool)
+            .map_err(|_| "`true` or `false`"),
+        Value::Array(_) => match serde_yaml_ng::from_str::<Value>(text) {
+            Ok(list @ Value::Array(_)) => Ok(list),
+            _ => Err("a list like `[a, b]`"),
+        },
+        Value::Object(_) => match serde_yaml_ng::from_str::<Value>(text) {
+            Ok(map @ Value::Object(_)) => Ok(map),
+            _ => Err("a map like `{a: 1}`"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_nearest_key() {
+        let message = "unknown field `extrat`, expected one of `request`, `extract`";
+        assert_eq!(suggestion(message).unwrap(), "did you mean `extract`?");
+        assert!(suggestion("missing field `id`").is_none());
+    }
+
+    #[test]
+    fn status_ranges() {
+        use manifest::StatusRange::*;
+        assert_eq!(parse_status_range(&Code(404)), Some((404, 404)));
+        assert_eq!(
+            parse_status_range(&Range("500-599".into())),
+            Some((500, 599))
+        );
+        assert_eq!(parse_status_range(&Range("599-500".into())), None);
+        assert_eq!(parse_status_range(&Code(42)), None);
+    }
+
+    #[test]
+    fn settings_keep_their_type() {
+        assert_eq!(typed_like(&Value::from(1), "1869"), Ok(Value::from(1869)));
+        assert!(typed_like(&Value::from(1), "rocky").is_err());
+        assert_eq!(typed_like(&Value::from("a"), "12"), Ok(Value::from("12")));
+        assert_eq!(
+            typed_like(&serde_json::json!([]), "[1, 2]"),
+            Ok(serde_json::json!([1, 2]))
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The panel's wire format (PROTOCOL.md) and the one place that prints it.
+//!
+//! Rules: stdout carries exactly one JSON object per run; every value is a JSON string; a
+//! success reply has no `error` key at all (the panel treats its mere presence as failure);
+//! an error reply is `{"error":1,"error_message":"..."}`, with secrets redacted.
+
+use crate::redact;
+use serde::Serialize;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// The verbs this plugin answers, in the order `help` lists them.
+pub const VERBS: [&str; 4] = ["help", "configs", "order", "order_status"];
+
+/// `enabled` or `disabled`, as `help` and `configs` say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    Enabled,
+    Disabled,
+}
+
+/// One orderable configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Configuration {
+    pub id: String,
+    pub descr: String,
+}
+
+/// What a verb answers.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Reply {
+    Help {
+        options: [&'static str; 4],
+        status: Availability,
+    },
+    Configs {
+        configurations: Vec<Configuration>,
+        status: Availability,
+    },
+    Order {
+        task_id: String,
+    },
+    Status {
+        task_id: String,
+        status: &'static str,
+        server: String,
+        server_password: String,
+    },
+    Error {
+        error: u8,
+        error_message: String,
+    },
+}
+
+impl Reply {
+    pub fn help(status: Availability) -> Self {
+        Reply::Help {
+            options: VERBS,
+            status,
+        }
+    }
+
+    pub fn error(message: &str) -> Self {
+        Reply::Error {
+            error: 1,
+            error_message: redact::clean(message),
+        }
+    }
+
+    /// Prints the reply as the one line of stdout and returns the exit code that goes with it.
+    pub fn print(&self) -> ExitCode {
+        // Serialising these types cannot fail: plain strings and fixed keys.
+        let mut line = serde_json::to_string(self).unwrap_or_else(|_| {
+            r#"{"error":1,"error_message":"internal error: the reply could not be written"}"#.into()
+        });
+        line.push('\n');
+        let mut stdout = std::io::stdout().lock();
+        // Nothing to do if stdout is gone: the panel is not listening.
+        let _ = stdout
+            .write_all(line.as_bytes())
+            .and_then(|_| stdout.flush());
+        match self {
+            Reply::Error { .. } => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_match_the_protocol() {
+        let json = |r: &Reply| serde_json::to_string(r).unwrap();
+        assert_eq!(
+            json(&Reply::help(Availability::Enabled)),
+            r#"{"options":["help","configs","order","order_status"],"status":"enabled"}"#
+        );
+        assert_eq!(
+            json(&Reply::Order {
+                task_id: "24".into()
+            }),
+            r#"{"task_id":"24"}"#
+        );
+        assert_eq!(
+            json(&Reply::error("boom")),
+            r#"{"error":1,"error_message":"boom"}"#
+        );
+        let configs = Reply::Configs {
+            configurations: vec![Configuration {
+                id: "1".into(),
+                descr: "d".into(),
+            }],
+            status: Availability::Disabled,
+        };
+        assert_eq!(
+            json(&configs),
+            r#"{"configurations":[{"id":"1","descr":"d"}],"status":"disabled"}"#
+        );
+    }
+}

@@ -1,0 +1,390 @@
+//! The runner: renders a planned request with a context, sends it, and reads the answer.
+//!
+//! This is the only module that talks to the network (through [`crate::http`]). It turns every
+//! failure into an [`Error`] that names the request's key in the provider file, the hoster's
+//! own message when there is one, and what to do. A dry run renders and reports requests
+//! without sending them; a trace reports every exchange. Both go through [`Observer`].
+
+use crate::error::{Error, Result};
+use crate::extract;
+use crate::http::{Answer, Client, Failure, Outgoing};
+use crate::manifest::Method;
+use crate::plan::{AuthPlan, Bound, RequestPlan, StepPlan, Text};
+use base64::Engine;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value};
+
+/// Characters left as they are in a query value (RFC 3986 unreserved).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Sees requests and answers: a dry run or a trace. Never sees secrets in clear: what it is
+/// given has already been through [`crate::redact`] where it is printed.
+pub trait Observer {
+    /// Called before a request is sent. Returning `false` stops it from being sent (dry run).
+    fn request(&mut self, request: &Outgoing) -> bool;
+    /// Called with each answer that came back.
+    fn answer(&mut self, request: &Outgoing, answer: &Answer);
+}
+
+/// Sends planned requests for one verb.
+pub struct Runner<'a> {
+    pub bound: &'a Bound,
+    client: Client,
+    observer: Option<Box<dyn Observer + 'a>>,
+}
+
+/// What stopped a request.
+#[derive(Debug)]
+pub enum CallError {
+    /// The request was not sent (dry run).
+    NotSent,
+    /// The hoster refused it: it answered, with a failure status. Nothing was done.
+    Refused(Error),
+    /// No answer, or one that could not be read: for a request that buys, the outcome is
+    /// unknown.
+    NoAnswer(Error),
+    /// The request could not be built (a template failed): nothing was sent.
+    NotBuilt(Error),
+}
+
+impl CallError {
+    pub fn into_error(self) -> Error {
+        match self {
+            CallError::NotSent => Error::new("dry run: nothing was sent"),
+            CallError::Refused(e) | CallError::NoAnswer(e) | CallError::NotBuilt(e) => e,
+        }
+    }
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        e.into_error()
+    }
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(bound: &'a Bound, observer: Option<Box<dyn Observer + 'a>>) -> Self {
+        let api = &bound.plan.api;
+        Runner {
+            bound,
+            client: Client::new(api.deadline, api.max_response_bytes),
+            observer,
+        }
+    }
+
+    /// The variables every template sees: `settings` and `secrets`.
+    pub fn base_context(&self) -> Map<String, Value> {
+        let mut context = Map::new();
+        context.insert(
+            "settings".into(),
+            Value::Object(self.bound.settings.clone()),
+        );
+        context.insert("secrets".into(), Value::Object(self.bound.secrets.clone()));
+        context
+    }
+
+    /// Renders a template, or says which key failed and why.
+    pub fn render(&self, text: &Text, context: &Value) -> Result<String> {
+        self.bound
+            .plan
+            .templates
+            .render(&text.template, context)
+            .map_err(|e| {
+                self.bound
+                    .plan
+                    .source
+                    .error(&text.at, format!("cannot fill in this template: {e}"))
+            })
+    }
+
+    /// Renders a planned request.
+    pub fn build(&self, request: &RequestPlan, context: &Value) -> Result<Outgoing> {
+        let plan = &self.bound.plan;
+        let path = self.render(&request.path, context)?;
+        let mut url = if path.starts_with('/') {
+            format!("{}{path}", self.bound.base_url)
+        } else {
+            return Err(plan
+                .source
+                .error(
+                    &request.path.at,
+                    format!("the path `{path}` does not start with `/`"),
+                )
+                .help("paths are appended to `api.base_url`; write `/servers`, not a full URL"));
+        };
+        let mut query = Vec::new();
+        for (name, value) in &request.query {
+            query.push((name.clone(), self.render(value, context)?));
+        }
+        let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+        match &plan.api.auth {
+            Some(AuthPlan::Bearer(token)) => headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", self.render(token, context)?),
+            )),
+            Some(AuthPlan::Header(name, value)) => {
+                headers.push((name.clone(), self.render(value, context)?))
+            }
+            Some(AuthPlan::Query(name, value)) => {
+                query.push((name.clone(), self.render(value, context)?))
+            }
+            Some(AuthPlan::Basic(user, password)) => {
+                let pair = format!(
+                    "{}:{}",
+                    self.render(user, context)?,
+                    self.render(password, context)?
+                );
+                headers.push((
+                    "Authorization".into(),
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair)
+                    ),
+                ));
+            }
+            None => {}
+        }
+        for (name, value) in plan.api.headers.iter().chain(&request.headers) {
+            headers.push((name.clone(), self.render(value, context)?));
+        }
+        for (name, value) in &query {
+            url = with_query(&url, name, value);
+        }
+        let body = match &request.json {
+            Some(tree) => {
+                let json = plan.templates.render_tree(tree, context).map_err(|e| {
+                    plan.source.error(
+                        &request.at.key("json"),
+                        format!("cannot fill in the body: {e}"),
+                    )
+                })?;
+                headers.push(("Content-Type".into(), "application/json".into()));
+                Some(
+                    serde_json::to_vec(&json)
+                        .map_err(|e| Error::new(format!("cannot encode the body: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Outgoing {
+            method: method_name(request.method),
+            url,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a built request and reads its JSON answer.
+    pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
+        if let Some(observer) = &mut self.observer
+            && !observer.request(outgoing)
+        {
+            return Err(CallError::NotSent);
+        }
+        let plan = &self.bound.plan;
+        let where_ = || plan.source.at(&request.at);
+        let what = format!("{} {}", outgoing.method, url_path(&outgoing.url));
+        let answer = self.client.send(outgoing).map_err(|failure| {
+            let (message, help) = match failure {
+                Failure::Deadline => (
+                    format!("no answer to {what} within the deadline of {} s", plan.api.deadline.as_secs()),
+                    "the hoster is slow or unreachable; try again later, or raise `api.deadline_seconds`",
+                ),
+                Failure::TooLarge(limit) => (
+                    format!("the answer to {what} is larger than {limit} bytes"),
+                    "raise `api.max_response_bytes`, or ask for fewer items per page",
+                ),
+                Failure::Network(reason) => (
+                    format!("cannot reach the hoster for {what}: {reason}"),
+                    "check the network and `api.base_url` (or VPS_PROVIDER_BASE_URL)",
+                ),
+            };
+            CallError::NoAnswer(Error::new(message).at(where_()).help(help))
+        })?;
+        if let Some(observer) = &mut self.observer {
+            observer.answer(outgoing, &answer);
+        }
+        let parsed: std::result::Result<Value, String> =
+            if answer.body.iter().all(u8::is_ascii_whitespace) {
+                Ok(Value::Null)
+            } else {
+                serde_json::from_slice(&answer.body).map_err(|e| e.to_string())
+            };
+        let failed = !(200..=299).contains(&answer.status)
+            || plan
+                .api
+                .failure_statuses
+                .iter()
+                .any(|(low, high)| (*low..=*high).contains(&answer.status));
+        if failed {
+            let detail = match &parsed {
+                Ok(json) => plan
+                    .api
+                    .error_message
+                    .as_ref()
+                    .and_then(|q| extract::joined_text(q, json))
+                    .unwrap_or_else(|| describe_body(&answer.body)),
+                Err(_) => describe_body(&answer.body),
+            };
+            let error = Error::new(format!(
+                "the hoster answered {} to {what}: {detail}",
+                status_line(answer.status)
+            ))
+            .at(where_())
+            .help(help_for_status(answer.status, &self.bound.plan.name));
+            return Err(CallError::Refused(error));
+        }
+        parsed.map_err(|reason| {
+            CallError::NoAnswer(
+                Error::new(format!(
+                    "the answer to {what} is not JSON ({reason}): {}",
+                    describe_body(&answer.body)
+                ))
+                .at(where_())
+                .help("check `api.base_url`: it must point at the hoster's JSON API"),
+            )
+        })
+    }
+
+    /// Builds and sends a planned request.
+    pub fn call(&mut self, request: &RequestPlan, context: &Value) -> Result<Value, CallError> {
+        let outgoing = self.build(request, context).map_err(CallError::NotBuilt)?;
+        self.send(request, &outgoing)
+    }
+
+    /// Runs one step: the request, then its extractions.
+    pub fn step(
+        &mut self,
+        step: &StepPlan,
+        context: &Value,
+    ) -> Result<Map<String, Value>, CallError> {
+        let answer = self.call(&step.request, context)?;
+        Ok(step
+            .extract
+            .iter()
+            .map(|(name, query)| (name.clone(), extract::first(query, &answer)))
+            .collect())
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Patch => "PATCH",
+        Method::Delete => "DELETE",
+    }
+}
+
+/// `url` with `name=value` set in its query (replacing an earlier value of `name`).
+pub fn with_query(url: &str, name: &str, value: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let encoded_name = utf8_percent_encode(name, QUERY_VALUE).to_string();
+    let mut pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && p.split('=').next() != Some(encoded_name.as_str()))
+        .map(str::to_owned)
+        .collect();
+    pairs.push(format!(
+        "{encoded_name}={}",
+        utf8_percent_encode(value, QUERY_VALUE)
+    ));
+    format!("{base}?{}", pairs.join("&"))
+}
+
+/// The path of a URL, without its query (which may hold a key).
+fn url_path(url: &str) -> &str {
+    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = without_scheme
+        .find('/')
+        .map_or("/", |i| &without_scheme[i..]);
+    path.split('?').next().unwrap_or(path)
+}
+
+fn status_line(status: u16) -> String {
+    let reason = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason());
+    match reason {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+fn help_for_status(status: u16, provider: &str) -> String {
+    match status {
+        401 | 403 => format!(
+            "check the API token in the secrets file of `{provider}` (and its rights at the hoster)"
+        ),
+        404 => {
+            "the hoster does not know this resource: check the id, or `api.base_url` and the path"
+                .into()
+        }
+        429 => "the hoster limits the request rate: wait a minute and try again".into(),
+        500..=599 => "the hoster has trouble: try again later".into(),
+        300..=399 => "the API redirected: fix `api.base_url` to the address it points to".into(),
+        _ => {
+            "read the hoster's message above; check the config and settings the request used".into()
+        }
+    }
+}
+
+/// A short, safe description of a body that is not the expected JSON.
+fn describe_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        "an empty body".into()
+    } else if trimmed.starts_with('<') {
+        "an HTML page, not the API's JSON".into()
+    } else {
+        let cut: String = trimmed.chars().take(200).collect();
+        let cut = cut.replace(['\n', '\r'], " ");
+        if trimmed.chars().count() > 200 {
+            format!("`{cut}…`")
+        } else {
+            format!("`{cut}`")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded_and_replaced() {
+        assert_eq!(
+            with_query("http://h/x", "a", "b c&d"),
+            "http://h/x?a=b%20c%26d"
+        );
+        assert_eq!(
+            with_query("http://h/x?page=1&per_page=2", "page", "2"),
+            "http://h/x?per_page=2&page=2"
+        );
+    }
+
+    #[test]
+    fn paths_lose_their_query() {
+        assert_eq!(
+            url_path("https://api.example.com/v1/servers?key=s"),
+            "/v1/servers"
+        );
+        assert_eq!(url_path("http://127.0.0.1:9"), "/");
+    }
+
+    #[test]
+    fn bodies_are_described_safely() {
+        assert_eq!(describe_body(b""), "an empty body");
+        assert_eq!(
+            describe_body(b"<html><body>502</body></html>"),
+            "an HTML page, not the API's JSON"
+        );
+        assert_eq!(describe_body(b"oops"), "`oops`");
+    }
+}

@@ -1,0 +1,164 @@
+//! What this site says: where files are (from the environment) and the site's secrets file.
+//!
+//! The panel runs plugins as root through sudo, so the environment is an operator's tool for
+//! development and tests; in production everything comes from fixed paths and the secrets file
+//! `/opt/webdir/providers/<name>/etc/<name>.conf` (the file the panel reports as the
+//! provider's config). That file holds `name=value` lines: secrets and setting overrides.
+
+use crate::error::{Error, Location, Result, io_error};
+use crate::position::LineCol;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// Where provider files are when `$VPS_PROVIDER_DIR` is not set.
+pub const DEFAULT_PROVIDER_DIR: &str = "/etc/vps-provider/providers.d";
+/// Where the panel keeps plugins, and where `install` puts them.
+pub const DEFAULT_PANEL_ROOT: &str = "/opt/webdir/providers";
+/// Where tasks are kept when `$VPS_PROVIDER_STATE_DIR` is not set.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/vps-provider";
+
+/// The places and overrides that apply to one provider on this site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub provider_file: PathBuf,
+    pub secrets_file: PathBuf,
+    pub state_dir: PathBuf,
+    pub base_url_override: Option<String>,
+}
+
+impl Site {
+    /// The site as the environment describes it, for provider `name`.
+    pub fn from_env(name: &str) -> Self {
+        let var = |key: &str| {
+            std::env::var_os(key)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let provider_dir = var("VPS_PROVIDER_DIR").unwrap_or_else(|| DEFAULT_PROVIDER_DIR.into());
+        Site {
+            provider_file: provider_dir.join(format!("{name}.yaml")),
+            secrets_file: var("VPS_PROVIDER_SECRETS").unwrap_or_else(|| {
+                Path::new(DEFAULT_PANEL_ROOT)
+                    .join(name)
+                    .join("etc")
+                    .join(format!("{name}.conf"))
+            }),
+            state_dir: var("VPS_PROVIDER_STATE_DIR").unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            base_url_override: std::env::var("VPS_PROVIDER_BASE_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// One `name=value` line of the secrets file.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    pub value: String,
+    pub location: Location,
+}
+
+/// Reads the site's secrets file. A missing file is no entries (secrets may come from the
+/// environment); a file that group or others can read is refused, since it holds API tokens.
+pub fn read_secrets_file(path: &Path) -> Result<Vec<Entry>> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(io_error("read the secrets file", path, &err)),
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::new(format!(
+            "the secrets file `{}` is readable by others (mode {mode:03o})",
+            path.display()
+        ))
+        .help(format!("run `chmod 600 {}`", path.display())));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| io_error("read the secrets file", path, &e))?;
+    parse(path, &text)
+}
+
+fn parse(path: &Path, text: &str) -> Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line_col = LineCol {
+            line: index + 1,
+            col: raw.len() - raw.trim_start().len() + 1,
+        };
+        // The line itself may hold a secret: never quote it in the error.
+        let location = Location {
+            line_text: None,
+            ..Location::in_file(path, Some(line_col), "")
+        };
+        let Some((name, value)) = line.split_once('=') else {
+            return Err(
+                Error::new("this line of the secrets file is not `name=value`")
+                    .at(location)
+                    .help("write one `name=value` per line; `#` starts a comment"),
+            );
+        };
+        entries.push(Entry {
+            name: name.trim().to_owned(),
+            value: unquote(value.trim()).to_owned(),
+            location,
+        });
+    }
+    Ok(entries)
+}
+
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_values_comments_and_quotes() {
+        let text =
+            "# token from the console\ntoken = abc=def\n\nregion=\"fsn1\"\nimage='rocky-9'\n";
+        let entries = parse(Path::new("x.conf"), text).unwrap();
+        let pairs: Vec<_> = entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("token", "abc=def"),
+                ("region", "fsn1"),
+                ("image", "rocky-9")
+            ]
+        );
+        assert_eq!(
+            entries[1].location.line_col,
+            Some(LineCol { line: 4, col: 1 })
+        );
+    }
+
+    #[test]
+    fn refuses_a_line_without_equals_and_does_not_quote_it() {
+        let err = parse(Path::new("x.conf"), "ok=1\nsupersecret\n").unwrap_err();
+        assert!(
+            err.one_line().starts_with("x.conf:2:1: "),
+            "{}",
+            err.one_line()
+        );
+        assert!(!err.one_line().contains("supersecret"));
+    }
+}

@@ -1,0 +1,276 @@
+//! The task store: one private JSON file per order, written atomically.
+//!
+//! Rules: a task is recorded *before* the hoster is asked (a bought server is never
+//! untracked); every write goes to a temporary file that is fsynced and renamed over the
+//! old one, so a reader sees the old task or the new one, never half; the folder is 0700 and
+//! files 0600 (they hold root passwords); a task id is checked by [`ids::is_safe`] before
+//! it becomes part of a path. New ids are reserved with a no-clobber link, so two orders at
+//! the same moment cannot share one, without a lock file.
+
+use crate::error::{Error, Result, io_error};
+use crate::ids;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where an order stands, from this binary's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Recorded; the hoster has not answered yet (or the run died before it did).
+    Ordering,
+    /// The hoster took the order; `order_status` polls it.
+    Ordered,
+    /// The hoster refused the order: nothing was bought.
+    Refused,
+    /// Unknown whether the hoster took the order (no answer): check its console.
+    Unknown,
+    /// The server is ready; `server` and `server_password` are final.
+    Finished,
+}
+
+/// One order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: String,
+    pub provider: String,
+    pub config_id: String,
+    /// The config's vars at order time, for `{{config.NAME}}` in `order_status`.
+    pub config: Map<String, Value>,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    pub stage: Stage,
+    /// The password generated for this order (`{{password}}`).
+    pub password: String,
+    /// The hoster's id of the server.
+    #[serde(default)]
+    pub hoster_id: Option<String>,
+    /// Values extracted from the order's answers (`{{saved.NAME}}`).
+    #[serde(default)]
+    pub saved: Map<String, Value>,
+    #[serde(default)]
+    pub server: Option<String>,
+    #[serde(default)]
+    pub server_password: Option<String>,
+    /// The last status the panel was told, and why a failed order failed.
+    #[serde(default)]
+    pub last_status: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The tasks of one provider: `<state dir>/<provider>/<task id>.json`.
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    pub fn new(state_dir: &Path, provider: &str) -> Self {
+        Store {
+            dir: state_dir.join(provider),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn ensure_dir(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|e| io_error("create the task folder", &self.dir, &e))?;
+        // `recursive` leaves an existing folder's mode alone: make sure it is private.
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error("make the task folder private", &self.dir, &e))
+    }
+
+    fn temp_file(&self, task: &Task) -> Result<tempfile::NamedTempFile> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".task-")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.dir)
+            .map_err(|e| io_error("create a task file in", &self.dir, &e))?;
+        let json = serde_json::to_vec_pretty(task)
+            .map_err(|e| Error::new(format!("cannot encode task: {e}")))?;
+        temp.write_all(&json)
+            .and_then(|_| temp.as_file().sync_all())
+            .map_err(|e| io_error("write a task file in", &self.dir, &e))?;
+        Ok(temp)
+    }
+
+    /// Records a new task under a fresh numeric id (milliseconds since the epoch, bumped until
+    /// free: digits, as the panel prefers, and never reused after a restart).
+    pub fn create(&self, mut task: Task) -> Result<Task> {
+        self.ensure_dir()?;
+        let mut candidate = now_millis();
+        loop {
+            task.id = candidate.to_string();
+            let temp = self.temp_file(&task)?;
+            match temp.persist_noclobber(self.path_of(&task.id)) {
+                Ok(_) => {
+                    self.sync_dir();
+                    return Ok(task);
+                }
+                Err(err) if err.error.kind() == std::io::ErrorKind::AlreadyExists => candidate += 1,
+                Err(err) => return Err(io_error("record the task in", &self.dir, &err.error)),
+            }
+        }
+    }
+
+    /// Replaces a task's record.
+    pub fn save(&self, task: &Task) -> Result<()> {
+        self.ensure_dir()?;
+        let temp = self.temp_file(task)?;
+        temp.persist(self.path_of(&task.id))
+            .map_err(|e| io_error("save the task in", &self.dir, &e.error))?;
+        self.sync_dir();
+        Ok(())
+    }
+
+    /// The task with this id. The id is checked before it touches a path.
+    pub fn load(&self, id: &str) -> Result<Task> {
+        if !ids::is_safe(id) || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::new(format!(
+                "`{}` is not a task id of this provider",
+                ids::shown(id)
+            ))
+            .help("use the task_id that `order` printed"));
+        }
+        let path = self.path_of(id);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(format!("no task `{id}` in `{}`", self.dir.display()))
+                    .help("use a task_id that `order` printed on this machine; check VPS_PROVIDER_STATE_DIR"));
+            }
+            Err(err) => return Err(io_error("read the task", &path, &err)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(format!(
+                "the task file `{}` is damaged: {e}",
+                path.display()
+            ))
+            .help("restore it from a backup or check the order in the hoster's console")
+        })
+    }
+
+    /// Every task, newest first.
+    pub fn list(&self) -> Result<Vec<Task>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(io_error("list tasks in", &self.dir, &err)),
+        };
+        let mut tasks = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
+                tasks.push(self.load(id)?);
+            }
+        }
+        tasks.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+        Ok(tasks)
+    }
+
+    /// The rename is durable only once the folder is synced; a failure here loses nothing
+    /// that the next write would not redo, so it is not an error.
+    fn sync_dir(&self) {
+        if let Ok(dir) = fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+    }
+}
+
+fn now_millis() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        Task {
+            id: String::new(),
+            provider: "demo".into(),
+            config_id: "1".into(),
+            config: Map::new(),
+            created: now_secs(),
+            stage: Stage::Ordering,
+            password: "pw".into(),
+            hoster_id: None,
+            saved: Map::new(),
+            server: None,
+            server_password: None,
+            last_status: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn ids_are_unique_digits_and_files_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "demo");
+        let a = store.create(task()).unwrap();
+        let b = store.create(task()).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(a.id.bytes().all(|c| c.is_ascii_digit()));
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(store.dir()), 0o700);
+        assert_eq!(mode(&store.path_of(&a.id)), 0o600);
+        assert_eq!(store.list().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn saves_replace_and_load_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "demo");
+        let mut t = store.create(task()).unwrap();
+        t.stage = Stage::Finished;
+        store.save(&t).unwrap();
+        assert_eq!(store.load(&t.id).unwrap().stage, Stage::Finished);
+        let leftovers = fs::read_dir(store.dir()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary files left behind");
+    }
+
+    #[test]
+    fn hostile_ids_never_become_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "demo");
+        for id in [
+            "../../etc/passwd",
+            "1;reboot",
+            "",
+            "abc",
+            &"1".repeat(10_000),
+        ] {
+            let err = store.load(id).unwrap_err();
+            assert!(
+                err.message.contains("not a task id"),
+                "{id}: {}",
+                err.message
+            );
+        }
+    }
+}

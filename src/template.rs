@@ -1,0 +1,495 @@
+//! Handlebars set up for this job: templates in URLs, headers, bodies and descriptions.
+//!
+//! Rules: no HTML escaping (these are API values, not pages); strict mode, so a misspelt
+//! variable is an error instead of an empty string; a JSON body is a tree rendered leaf by leaf
+//! and serialised afterwards, so a value can never break the JSON; a leaf that is exactly one
+//! `{{path}}` keeps the type of the value it names (numbers stay numbers, lists stay lists).
+//!
+//! Variables: `settings`, `secrets`, `config` (id, descr and its vars), `task` (id,
+//! config_id), `saved` (kept at order time), `polled` (this poll's answers), `item` (a plan,
+//! while building configs). Helpers are listed in [`HELPERS`].
+
+use crate::position::YamlPath;
+use base64::Engine;
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
+};
+use serde_json::Value;
+
+/// The helpers this project adds to handlebars' own (`eq`, `ne`, `gt`, `lt`, `and`, `or`,
+/// `not`, `len`, `if`, `each`, `with`, `lookup`), with a line of help each.
+pub const HELPERS: &[(&str, &str)] = &[
+    (
+        "password",
+        "the strong random password generated once for this order (kept with the task)",
+    ),
+    ("uuid", "a new random UUID"),
+    ("base64", "base64 of a text: `{{base64 text}}`"),
+    ("json", "a value as JSON text: `{{json settings.ssh_keys}}`"),
+    (
+        "default",
+        "the value, or a fallback when it is null or empty: `{{default x \"none\"}}`",
+    ),
+    (
+        "human_size",
+        "a size in friendly units: `{{human_size item.memory \"MB\"}}` → `2 GB`",
+    ),
+    (
+        "fixed",
+        "a number with fixed decimals: `{{fixed item.price 2}}` → `5.00`",
+    ),
+    (
+        "contains",
+        "whether a list holds a value, or a text holds a part",
+    ),
+    ("concat", "texts joined: `{{concat a \"-\" b}}`"),
+];
+
+/// A compiled template.
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// Text without any `{{`.
+    Literal(String),
+    /// Exactly one `{{a.b.c}}`: looked up directly, keeping its JSON type.
+    Lookup(Vec<String>),
+    /// Anything else, registered in the handlebars registry under this name.
+    Handlebars(String),
+}
+
+/// A JSON body or a map of vars: literal leaves and templates.
+#[derive(Debug, Clone)]
+pub enum Tree {
+    Object(Vec<(String, Tree)>),
+    Array(Vec<Tree>),
+    Value(Value),
+    Text(Template),
+}
+
+/// The registry of compiled templates.
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        registry.register_helper("password", Box::new(PasswordHelper));
+        for (name, function) in VALUE_HELPERS {
+            registry.register_helper(
+                name,
+                Box::new(ValueHelper {
+                    name,
+                    function: *function,
+                }),
+            );
+        }
+        Templates { registry }
+    }
+
+    /// Compiles `text`, found at `path` in the provider file.
+    pub fn compile(&mut self, path: &YamlPath, text: &str) -> Result<Template, String> {
+        if !text.contains("{{") {
+            return Ok(Template::Literal(text.to_owned()));
+        }
+        if let Some(lookup) = single_lookup(text) {
+            return Ok(Template::Lookup(lookup));
+        }
+        let name = path.to_string();
+        self.registry
+            .register_template_string(&name, text)
+            .map_err(|e| {
+                let reason = e.reason().to_string();
+                match e.pos() {
+                    Some((line, col)) => format!("{reason} (template line {line}, column {col})"),
+                    _ => reason,
+                }
+            })?;
+        Ok(Template::Handlebars(name))
+    }
+
+    /// Compiles a YAML structure whose string leaves are templates.
+    pub fn compile_tree(
+        &mut self,
+        path: &YamlPath,
+        value: &Value,
+    ) -> Result<Tree, (YamlPath, String)> {
+        Ok(match value {
+            Value::String(text) => {
+                Tree::Text(self.compile(path, text).map_err(|e| (path.clone(), e))?)
+            }
+            Value::Array(items) => Tree::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.compile_tree(&path.index(i), item))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Tree::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.compile_tree(&path.key(k), v)?)))
+                    .collect::<Result<_, _>>()?,
+            ),
+            other => Tree::Value(other.clone()),
+        })
+    }
+
+    /// Renders a template to text.
+    pub fn render(&self, template: &Template, context: &Value) -> Result<String, String> {
+        match template {
+            Template::Literal(text) => Ok(text.clone()),
+            Template::Lookup(path) => Ok(text_of(lookup(context, path)?)),
+            Template::Handlebars(name) => self
+                .registry
+                .render(name, context)
+                .map_err(|e| describe(&e)),
+        }
+    }
+
+    /// Renders a template to a value: a single lookup keeps its type, anything else is text.
+    pub fn render_value(&self, template: &Template, context: &Value) -> Result<Value, String> {
+        match template {
+            Template::Lookup(path) => lookup(context, path).cloned(),
+            _ => self.render(template, context).map(Value::String),
+        }
+    }
+
+    /// Renders a tree to JSON.
+    pub fn render_tree(&self, tree: &Tree, context: &Value) -> Result<Value, String> {
+        Ok(match tree {
+            Tree::Object(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_tree(v, context)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Tree::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_tree(v, context))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Tree::Value(value) => value.clone(),
+            Tree::Text(template) => self.render_value(template, context)?,
+        })
+    }
+}
+
+/// A value as text: strings as they are, null as empty, the rest as JSON.
+pub fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether a rendered filter keeps its item.
+pub fn is_truthy(rendered: &str) -> bool {
+    !matches!(rendered.trim(), "" | "false" | "0" | "null")
+}
+
+fn describe(error: &RenderError) -> String {
+    match error.reason() {
+        RenderErrorReason::MissingVariable(Some(path)) => {
+            format!("the template names `{path}`, which has no value here")
+        }
+        reason => reason.to_string(),
+    }
+}
+
+/// `{{ a.b.c }}` and nothing else → `["a","b","c"]`.
+fn single_lookup(text: &str) -> Option<Vec<String>> {
+    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let parts: Vec<&str> = inner.split('.').collect();
+    (parts.iter().all(|p| is_name(p))
+        && !inner.contains("{{")
+        && !matches!(parts[0], "password" | "uuid"))
+    .then(|| parts.into_iter().map(str::to_owned).collect())
+}
+
+fn lookup<'a>(context: &'a Value, path: &[String]) -> Result<&'a Value, String> {
+    let mut node = context;
+    for (depth, key) in path.iter().enumerate() {
+        let next = match node {
+            Value::Object(map) => map.get(key),
+            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        node = next.ok_or_else(|| {
+            format!(
+                "the template names `{}`, which has no value here",
+                path[..=depth].join(".")
+            )
+        })?;
+    }
+    Ok(node)
+}
+
+/// `{{password}}`: the password generated for this order, from `task.password`.
+struct PasswordHelper;
+
+impl HelperDef for PasswordHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        _: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        context: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        match context.data().pointer("/task/password") {
+            Some(Value::String(password)) => {
+                Ok(ScopedJson::Derived(Value::String(password.clone())))
+            }
+            _ => Err(
+                RenderErrorReason::Other("no password was generated for this task".into()).into(),
+            ),
+        }
+    }
+}
+
+type HelperFn = fn(&[&Value]) -> Result<Value, String>;
+
+/// A helper that is a plain function of its arguments.
+struct ValueHelper {
+    name: &'static str,
+    function: HelperFn,
+}
+
+impl HelperDef for ValueHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        helper: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let args: Vec<&Value> = helper.params().iter().map(|p| p.value()).collect();
+        (self.function)(&args)
+            .map(ScopedJson::Derived)
+            .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)).into())
+    }
+}
+
+const VALUE_HELPERS: &[(&str, HelperFn)] = &[
+    ("uuid", |_| {
+        Ok(Value::String(uuid::Uuid::new_v4().to_string()))
+    }),
+    ("base64", |args| {
+        let [text] = args else {
+            return Err("takes one text".into());
+        };
+        Ok(Value::String(
+            base64::engine::general_purpose::STANDARD.encode(text_of(text)),
+        ))
+    }),
+    ("json", |args| {
+        let [value] = args else {
+            return Err("takes one value".into());
+        };
+        Ok(Value::String(value.to_string()))
+    }),
+    ("default", |args| {
+        let [value, fallback] = args else {
+            return Err("takes a value and a fallback".into());
+        };
+        let empty = value.is_null() || value.as_str().is_some_and(str::is_empty);
+        Ok(if empty {
+            (*fallback).clone()
+        } else {
+            (*value).clone()
+        })
+    }),
+    ("human_size", |args| {
+        let [value, unit] = args else {
+            return Err("takes a number and its unit (\"MB\")".into());
+        };
+        Ok(Value::String(human_size(number(value)?, &text_of(unit))?))
+    }),
+    ("fixed", |args| {
+        let [value, digits] = args else {
+            return Err("takes a number and a count of decimals".into());
+        };
+        let digits = number(digits)? as usize;
+        Ok(Value::String(format!("{:.digits$}", number(value)?)))
+    }),
+    ("contains", |args| {
+        let [haystack, needle] = args else {
+            return Err("takes a list (or text) and a value".into());
+        };
+        Ok(Value::Bool(match haystack {
+            Value::Array(items) => items
+                .iter()
+                .any(|i| i == *needle || text_of(i) == text_of(needle)),
+            other => text_of(other).contains(&text_of(needle)),
+        }))
+    }),
+    ("concat", |args| {
+        Ok(Value::String(args.iter().map(|a| text_of(a)).collect()))
+    }),
+];
+
+fn number(value: &Value) -> Result<f64, String> {
+    match value {
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("`{n}` is not a number")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{s}` is not a number")),
+        other => Err(format!("`{other}` is not a number")),
+    }
+}
+
+const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+
+/// `2048, "MB"` → `2 GB`; units are binary (1 GB = 1024 MB), as hosters count them.
+fn human_size(amount: f64, unit: &str) -> Result<String, String> {
+    let mut index = UNITS
+        .iter()
+        .position(|u| u.eq_ignore_ascii_case(unit))
+        .ok_or_else(|| format!("unknown unit `{unit}`; use one of {}", UNITS.join(", ")))?;
+    let mut amount = amount;
+    while amount >= 1024.0 && index + 1 < UNITS.len() {
+        amount /= 1024.0;
+        index += 1;
+    }
+    let rounded = (amount * 10.0).round() / 10.0;
+    let text = if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    };
+    Ok(format!("{text} {}", UNITS[index]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(text: &str, context: Value) -> Result<String, String> {
+        let mut templates = Templates::new();
+        let template = templates.compile(&YamlPath::root().key("t"), text)?;
+        templates.render(&template, &context)
+    }
+
+    #[test]
+    fn does_not_escape_html() {
+        assert_eq!(
+            render("{{a}}&{{b}}", json!({"a": "<x>", "b": "'\""})).unwrap(),
+            "<x>&'\""
+        );
+    }
+
+    #[test]
+    fn strict_mode_names_the_missing_variable() {
+        let err = render(
+            "x-{{settings.regoin}}",
+            json!({"settings": {"region": "fsn1"}}),
+        )
+        .unwrap_err();
+        assert!(err.contains("settings.regoin"), "{err}");
+    }
+
+    #[test]
+    fn a_single_lookup_keeps_its_type() {
+        let mut templates = Templates::new();
+        let body = json!({"os_id": "{{settings.os}}", "name": "bx-{{task.id}}", "n": 3, "keys": "{{settings.keys}}"});
+        let tree = templates.compile_tree(&YamlPath::root(), &body).unwrap();
+        let context = json!({"settings": {"os": 1868, "keys": [1, 2]}, "task": {"id": "7"}});
+        assert_eq!(
+            templates.render_tree(&tree, &context).unwrap(),
+            json!({"os_id": 1868, "name": "bx-7", "n": 3, "keys": [1, 2]})
+        );
+    }
+
+    #[test]
+    fn a_value_cannot_break_the_json() {
+        let mut templates = Templates::new();
+        let tree = templates
+            .compile_tree(&YamlPath::root(), &json!({"label": "bx {{task.id}}"}))
+            .unwrap();
+        let hostile = json!({"task": {"id": "\",\"admin\":true,\"x\":\""}});
+        let body = templates.render_tree(&tree, &hostile).unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn helpers_work() {
+        let context = json!({"task": {"password": "Pw1"}, "item": {"memory": 2048, "disk": 81920, "price": 5, "regions": ["fra1"]}});
+        assert_eq!(render("{{password}}", context.clone()).unwrap(), "Pw1");
+        assert_eq!(
+            render("{{human_size item.memory \"MB\"}}", context.clone()).unwrap(),
+            "2 GB"
+        );
+        assert_eq!(
+            render("{{human_size item.disk \"MB\"}}", context.clone()).unwrap(),
+            "80 GB"
+        );
+        assert_eq!(
+            render("{{human_size 1536 \"MB\"}}", context.clone()).unwrap(),
+            "1.5 GB"
+        );
+        assert_eq!(
+            render("{{human_size 512 \"MB\"}}", context.clone()).unwrap(),
+            "512 MB"
+        );
+        assert_eq!(
+            render("{{fixed item.price 2}}", context.clone()).unwrap(),
+            "5.00"
+        );
+        assert_eq!(
+            render("{{fixed \"4.5101\" 2}}", context.clone()).unwrap(),
+            "4.51"
+        );
+        assert_eq!(
+            render("{{contains item.regions \"fra1\"}}", context.clone()).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            render("{{base64 \"hi\"}}", context.clone()).unwrap(),
+            "aGk="
+        );
+        assert_eq!(
+            render("{{json item.regions}}", context.clone()).unwrap(),
+            "[\"fra1\"]"
+        );
+        assert_eq!(
+            render(
+                "{{default item.none \"x\"}}",
+                json!({"item": {"none": null}})
+            )
+            .unwrap(),
+            "x"
+        );
+        assert_eq!(render("{{uuid}}", context).unwrap().len(), 36);
+    }
+
+    #[test]
+    fn password_without_one_is_an_error() {
+        assert!(
+            render("{{password}}", json!({"task": {}}))
+                .unwrap_err()
+                .contains("no password")
+        );
+    }
+
+    #[test]
+    fn helper_errors_say_which_helper() {
+        let err = render("{{human_size \"lots\" \"MB\"}}", json!({})).unwrap_err();
+        assert!(err.contains("human_size") && err.contains("lots"), "{err}");
+    }
+}

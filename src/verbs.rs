@@ -1,0 +1,554 @@
+//! The four verbs of the panel's protocol, built from the pieces above:
+//! argv → provider file → plan → templates → HTTP → extraction → reply.
+//!
+//! Rules: `help` and a static `configs` touch neither the network nor the task store; `order`
+//! records its task before it asks the hoster, and never sends the buying request twice;
+//! `order_status` only reads, and once a task is finished it answers from the store.
+
+use crate::error::{Error, Result};
+use crate::ids;
+use crate::manifest::TaskStatus;
+use crate::password;
+use crate::plan::{self, Bound, ConfigsPlan};
+use crate::protocol::{Availability, Configuration, Reply, VERBS};
+use crate::redact;
+use crate::runner::{CallError, Observer, Runner, with_query};
+use crate::site::Site;
+use crate::state::{self, Stage, Store, Task};
+use crate::template::{is_truthy, text_of};
+use crate::{extract, manifest::Method};
+use serde_json::{Map, Value, json};
+use std::ffi::OsString;
+
+/// A verb and its argument, as the panel passed them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verb {
+    Help,
+    Configs,
+    Order(String),
+    OrderStatus(String),
+}
+
+impl Verb {
+    /// Reads the panel's argv (after the program name).
+    pub fn parse(args: &[OsString]) -> Result<Verb> {
+        let usage = "call it as `help`, `configs`, `order <config_id>` or `order_status <task_id>`";
+        let Some(verb) = args.first() else {
+            return Err(Error::new("no verb given").help(usage));
+        };
+        let Some(verb) = verb.to_str() else {
+            return Err(Error::new("the verb is not valid UTF-8").help(usage));
+        };
+        let argument = |what: &str| -> Result<String> {
+            match args {
+                [_, arg] => arg.to_str().map(str::to_owned).ok_or_else(|| {
+                    Error::new(format!("the {what} is not valid UTF-8")).help(usage)
+                }),
+                [_] => Err(Error::new(format!("`{verb}` needs a {what}")).help(usage)),
+                _ => Err(
+                    Error::new(format!("`{verb}` takes one {what}, got {}", args.len() - 1))
+                        .help(usage),
+                ),
+            }
+        };
+        let no_argument = |v: Verb| {
+            if args.len() == 1 {
+                Ok(v)
+            } else {
+                Err(Error::new(format!(
+                    "`{verb}` takes no argument, got {}",
+                    args.len() - 1
+                ))
+                .help(usage))
+            }
+        };
+        match verb {
+            "help" => no_argument(Verb::Help),
+            "configs" => no_argument(Verb::Configs),
+            "order" => argument("config id").map(Verb::Order),
+            "order_status" => argument("task id").map(Verb::OrderStatus),
+            other => Err(Error::new(format!("unknown verb `{}`", ids::shown(other)))
+                .help(format!("the verbs are {}", VERBS.join(", ")))),
+        }
+    }
+}
+
+/// Loads the provider file and binds it to the site. With several problems, the first is
+/// reported and the rest counted (`validate` shows them all).
+pub fn load(name: &str, site: &Site) -> Result<Bound> {
+    let plan = plan::load_file(name, &site.provider_file).map_err(|mut problems| {
+        let first = problems.remove(0);
+        match problems.len() {
+            0 => first,
+            more => {
+                let help = format!(
+                    "{} more problem(s) in this file: run `vps-provider validate {name}`",
+                    more
+                );
+                let help = first
+                    .help
+                    .clone()
+                    .map_or(help.clone(), |h| format!("{h}; {help}"));
+                first.help(help)
+            }
+        }
+    })?;
+    plan.bind(site)
+}
+
+/// Answers one verb for provider `name`.
+pub fn answer(
+    name: &str,
+    site: &Site,
+    verb: &Verb,
+    observer: Option<Box<dyn Observer + '_>>,
+) -> Result<Reply> {
+    let bound = load(name, site)?;
+    let availability = if bound.disabled_because.is_some() {
+        Availability::Disabled
+    } else {
+        Availability::Enabled
+    };
+    match verb {
+        Verb::Help => Ok(Reply::help(availability)),
+        Verb::Configs => {
+            // A disabled provider still lists a static menu (it costs nothing), but does not
+            // call a hoster it has no credentials for.
+            let configurations = match (&bound.plan.configs, availability) {
+                (ConfigsPlan::Fetch(_), Availability::Disabled) => Vec::new(),
+                _ => configs(&mut Runner::new(&bound, observer))?
+                    .into_iter()
+                    .map(|c| Configuration {
+                        id: c.id,
+                        descr: c.descr,
+                    })
+                    .collect(),
+            };
+            Ok(Reply::Configs {
+                configurations,
+                status: availability,
+            })
+        }
+        Verb::Order(config_id) => {
+            if let Some(reason) = &bound.disabled_because {
+                return Err(Error::new(format!("cannot order: {reason}")));
+            }
+            order(&mut Runner::new(&bound, observer), site, config_id)
+        }
+        Verb::OrderStatus(task_id) => {
+            order_status(&mut Runner::new(&bound, observer), site, task_id)
+        }
+    }
+}
+
+/// A configuration with the values its order needs.
+#[derive(Debug, Clone)]
+pub struct ResolvedConfig {
+    pub id: String,
+    pub descr: String,
+    pub vars: Map<String, Value>,
+}
+
+impl ResolvedConfig {
+    /// `config` as templates see it: `id`, `descr` and the vars.
+    fn as_context(&self) -> Value {
+        let mut config = self.vars.clone();
+        config.insert("id".into(), Value::String(self.id.clone()));
+        config.insert("descr".into(), Value::String(self.descr.clone()));
+        Value::Object(config)
+    }
+}
+
+/// The configurations on offer: the static list, or the plan list fetched and filtered.
+pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
+    let plan = &runner.bound.plan;
+    let base = Value::Object(runner.base_context());
+    let render_vars =
+        |tree, context: &Value, at: &crate::position::YamlPath| -> Result<Map<String, Value>> {
+            match plan.templates.render_tree(tree, context) {
+                Ok(Value::Object(vars)) => Ok(vars),
+                Ok(_) => Ok(Map::new()),
+                Err(e) => Err(plan
+                    .source
+                    .error(at, format!("cannot fill in the vars: {e}"))),
+            }
+        };
+    match &plan.configs {
+        ConfigsPlan::Static(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let at = crate::position::YamlPath::root()
+                    .key("configs")
+                    .key("static")
+                    .index(i)
+                    .key("vars");
+                Ok(ResolvedConfig {
+                    id: c.id.clone(),
+                    descr: c.descr.clone(),
+                    vars: render_vars(&c.vars, &base, &at)?,
+                })
+            })
+            .collect(),
+        ConfigsPlan::Fetch(fetch) => {
+            let first = runner.build(&fetch.request, &base)?;
+            let mut outgoing = first.clone();
+            let mut items = Vec::new();
+            for page in 1.. {
+                let answer = runner.send(&fetch.request, &outgoing)?;
+                items.extend(extract::all(&fetch.items, &answer).into_iter().cloned());
+                let Some(pages) = &fetch.pages else { break };
+                let next = text_of(&extract::first(&pages.next, &answer));
+                if next.is_empty() || next == "false" {
+                    break;
+                }
+                if page >= pages.max {
+                    return Err(plan.source.error(&pages.next.at, format!("the plan list has more than {} pages", pages.max))
+                        .help("raise `pages.max`, or ask for more items per page in the request's query"));
+                }
+                outgoing.url = match &pages.param {
+                    Some(param) => with_query(&first.url, param, &next),
+                    None => next_page_url(runner, &next).ok_or_else(|| {
+                        plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
+                            .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
+                    })?,
+                };
+            }
+            let mut configs = Vec::new();
+            for item in items {
+                let mut context = base.clone();
+                context["item"] = item;
+                if let Some(filter) = &fetch.filter
+                    && !is_truthy(&runner.render(filter, &context)?)
+                {
+                    continue;
+                }
+                let id = runner.render(&fetch.id, &context)?;
+                if !ids::is_safe(&id) {
+                    return Err(plan
+                        .source
+                        .error(
+                            &fetch.id.at,
+                            format!(
+                                "the config id `{}` made from a plan is not safe",
+                                ids::shown(&id)
+                            ),
+                        )
+                        .help(ids::RULE));
+                }
+                let descr = runner.render(&fetch.descr, &context)?;
+                let vars = render_vars(&fetch.vars, &context, &fetch.id.at)?;
+                if configs.iter().any(|c: &ResolvedConfig| c.id == id) {
+                    return Err(plan
+                        .source
+                        .error(
+                            &fetch.id.at,
+                            format!("two plans make the same config id `{id}`"),
+                        )
+                        .help("build the id from fields that differ between plans (and regions)"));
+                }
+                configs.push(ResolvedConfig { id, descr, vars });
+            }
+            Ok(configs)
+        }
+    }
+}
+
+/// A next-page link is followed only under the base URL. A link under the provider file's own
+/// base URL is moved to the one in use, so `$VPS_PROVIDER_BASE_URL` holds for every page.
+fn next_page_url(runner: &Runner, next: &str) -> Option<String> {
+    let in_use = &runner.bound.base_url;
+    let written = &runner.bound.plan.api.base_url;
+    let origin = |url: &str| {
+        let (scheme, rest) = url.split_once("://")?;
+        Some(format!("{scheme}://{}", rest.split('/').next()?))
+    };
+    if next.starts_with('/') {
+        return Some(format!("{}{next}", origin(in_use)?));
+    }
+    [in_use, written].into_iter().find_map(|base| {
+        let base_origin = origin(base)?;
+        let rest = next.strip_prefix(&base_origin)?;
+        let on_base = rest.is_empty() || rest.starts_with('/') || rest.starts_with('?');
+        on_base.then_some(())?;
+        Some(format!("{}{rest}", origin(in_use)?))
+    })
+}
+
+/// Names of kept values that are secret enough to hide from every message.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
+    let plan = &runner.bound.plan;
+    if !ids::is_safe(config_id) {
+        return Err(
+            Error::new(format!("`{}` is not a config id", ids::shown(config_id)))
+                .help("use an id that `configs` printed"),
+        );
+    }
+    let config = configs(runner)?
+        .into_iter()
+        .find(|c| c.id == config_id)
+        .ok_or_else(|| {
+            Error::new(format!("`{}` offers no config `{config_id}`", plan.name))
+                .help("use an id that `configs` printed")
+        })?;
+    let password = password::generate().map_err(Error::new)?;
+    redact::register(&password);
+    let store = Store::new(&site.state_dir, &plan.name);
+    let mut task = store.create(Task {
+        id: String::new(),
+        provider: plan.name.clone(),
+        config_id: config.id.clone(),
+        config: config.vars.clone(),
+        created: state::now_secs(),
+        stage: Stage::Ordering,
+        password,
+        hoster_id: None,
+        saved: Map::new(),
+        server: None,
+        server_password: None,
+        last_status: None,
+        message: None,
+    })?;
+    let mut bought = false;
+    for (index, step) in plan.order.steps.iter().enumerate() {
+        let context = task_context(runner, &task, &config.as_context(), None);
+        let buys = !bought && step.request.method != Method::Get;
+        match runner.step(step, &context) {
+            Ok(extracted) => {
+                for (name, value) in extracted {
+                    if looks_secret(&name) {
+                        redact::register(&text_of(&value));
+                    }
+                    task.saved.insert(name, value);
+                }
+                bought |= buys;
+                store.save(&task)?;
+            }
+            Err(failure) => {
+                return Err(order_failed(
+                    &store, &mut task, index, bought, buys, failure,
+                ));
+            }
+        }
+    }
+    let context = task_context(runner, &task, &config.as_context(), None);
+    let hoster_id = runner.render(&plan.order.hoster_id, &context)?;
+    if hoster_id.is_empty() {
+        task.stage = Stage::Unknown;
+        let error = plan.source.error(&plan.order.hoster_id.at, "the hoster's answer held no server id")
+            .help(format!("the order may have been placed: check the hoster's console (task `{}`), then fix `order.steps[].extract`", task.id));
+        task.message = Some(error.one_line());
+        store.save(&task)?;
+        return Err(error);
+    }
+    task.hoster_id = Some(hoster_id);
+    task.stage = Stage::Ordered;
+    store.save(&task)?;
+    Ok(Reply::Order { task_id: task.id })
+}
+
+/// Records why an order step failed, and says what the operator must check.
+fn order_failed(
+    store: &Store,
+    task: &mut Task,
+    index: usize,
+    bought: bool,
+    buys: bool,
+    failure: CallError,
+) -> Error {
+    let (stage, error) = match failure {
+        CallError::NotSent => (Stage::Refused, Error::new("dry run: nothing was ordered")),
+        CallError::NotBuilt(e) => (
+            if bought {
+                Stage::Unknown
+            } else {
+                Stage::Refused
+            },
+            e,
+        ),
+        CallError::Refused(e) if !bought => (Stage::Refused, e),
+        CallError::NoAnswer(e) if buys => {
+            let help = format!(
+                "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
+                task.id
+            );
+            (Stage::Unknown, e.help(help))
+        }
+        CallError::Refused(e) | CallError::NoAnswer(e) if bought => {
+            let help = format!(
+                "the server was ordered but step {} failed: check it in the hoster's console (task `{}`)",
+                index + 1,
+                task.id
+            );
+            (Stage::Unknown, e.help(help))
+        }
+        CallError::Refused(e) | CallError::NoAnswer(e) => (Stage::Refused, e),
+    };
+    task.stage = stage;
+    task.message = Some(error.one_line());
+    // The error being reported matters more than a failure to record it.
+    let _ = store.save(task);
+    error
+}
+
+/// The variables of a task's templates.
+fn task_context(
+    runner: &Runner,
+    task: &Task,
+    config: &Value,
+    polled: Option<&Map<String, Value>>,
+) -> Value {
+    let mut context = runner.base_context();
+    context.insert("config".into(), config.clone());
+    context.insert(
+        "task".into(),
+        json!({"id": task.id, "config_id": task.config_id, "password": task.password, "hoster_id": task.hoster_id}),
+    );
+    context.insert("saved".into(), Value::Object(task.saved.clone()));
+    if let Some(polled) = polled {
+        context.insert("polled".into(), Value::Object(polled.clone()));
+    }
+    Value::Object(context)
+}
+
+fn status_reply(task: &Task, status: TaskStatus) -> Reply {
+    let finished = status == TaskStatus::Finished;
+    Reply::Status {
+        task_id: task.id.clone(),
+        status: match status {
+            TaskStatus::InProgress => "in_progress",
+            TaskStatus::Finished => "finished",
+            TaskStatus::Error => "error",
+        },
+        server: if finished {
+            task.server.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        server_password: if finished {
+            task.server_password.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+    }
+}
+
+fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply> {
+    let plan = &runner.bound.plan;
+    let store = Store::new(&site.state_dir, &plan.name);
+    let mut task = store.load(task_id)?;
+    redact::register(&task.password);
+    match task.stage {
+        Stage::Finished => return Ok(status_reply(&task, TaskStatus::Finished)),
+        Stage::Ordered => {}
+        Stage::Ordering | Stage::Refused | Stage::Unknown => {
+            let what = task
+                .message
+                .clone()
+                .unwrap_or_else(|| "the order never got an answer".into());
+            return Err(
+                Error::new(format!("task `{}` was not ordered: {what}", task.id))
+                    .help("check the hoster's console; this task cannot be polled"),
+            );
+        }
+    }
+    let config = {
+        let mut config = task.config.clone();
+        config.insert("id".into(), Value::String(task.config_id.clone()));
+        Value::Object(config)
+    };
+    let status = &plan.order_status;
+    let mut polled = Map::new();
+    for step in &status.steps {
+        let context = task_context(runner, &task, &config, Some(&polled));
+        polled.extend(runner.step(step, &context)?);
+    }
+    let context = task_context(runner, &task, &config, Some(&polled));
+    let state = runner.render(&status.value, &context)?;
+    let mut outcome = extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
+        plan.source
+            .error(
+                &status.value.at,
+                format!(
+                    "the hoster reports the state `{state}`, which the status map does not know"
+                ),
+            )
+            .help("add it to `order_status.status.map`, or set `otherwise`")
+    })?;
+    if outcome == TaskStatus::Finished {
+        let server = runner.render(&status.server, &context)?;
+        let password = runner.render(&status.server_password, &context)?;
+        // The panel SSHes to `server` with `password` as soon as it reads `finished`:
+        // until both are real, the server is still in progress.
+        if extract::is_usable_address(&server) && !password.is_empty() {
+            task.server = Some(server);
+            task.server_password = Some(password);
+            task.stage = Stage::Finished;
+        } else {
+            outcome = TaskStatus::InProgress;
+        }
+    }
+    let reply = status_reply(&task, outcome);
+    if let Reply::Status { status, .. } = &reply
+        && (task.stage == Stage::Finished || task.last_status.as_deref() != Some(status))
+    {
+        task.last_status = Some((*status).to_owned());
+        store.save(&task)?;
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn verbs_and_their_arguments() {
+        assert_eq!(Verb::parse(&args(&["help"])).unwrap(), Verb::Help);
+        assert_eq!(
+            Verb::parse(&args(&["order", "7"])).unwrap(),
+            Verb::Order("7".into())
+        );
+        assert!(
+            Verb::parse(&args(&[]))
+                .unwrap_err()
+                .message
+                .contains("no verb")
+        );
+        assert!(
+            Verb::parse(&args(&["help", "x"]))
+                .unwrap_err()
+                .message
+                .contains("takes no argument")
+        );
+        assert!(
+            Verb::parse(&args(&["order"]))
+                .unwrap_err()
+                .message
+                .contains("needs a config id")
+        );
+        assert!(
+            Verb::parse(&args(&["order_status", "1", "2"]))
+                .unwrap_err()
+                .message
+                .contains("takes one task id")
+        );
+        assert!(
+            Verb::parse(&args(&["reboot"]))
+                .unwrap_err()
+                .message
+                .contains("unknown verb")
+        );
+    }
+}
