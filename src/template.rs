@@ -44,6 +44,14 @@ pub const HELPERS: &[(&str, &str)] = &[
         "whether a list holds a value, or a text holds a part",
     ),
     ("concat", "texts joined: `{{concat a \"-\" b}}`"),
+    (
+        "find",
+        "the first object of a list whose field equals a value: `{{#with (find item.prices \"location\" settings.region)}}...{{/with}}`",
+    ),
+    (
+        "pluck",
+        "one field of every object of a list: `{{contains (pluck item.locations \"name\") settings.region}}`",
+    ),
 ];
 
 /// A compiled template.
@@ -340,6 +348,29 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     ("concat", |args| {
         Ok(Value::String(args.iter().map(|a| text_of(a)).collect()))
     }),
+    ("find", |args| {
+        let [Value::Array(items), field, wanted] = args else {
+            return Err("takes a list, a field name and a value".into());
+        };
+        let field = text_of(field);
+        let found = items.iter().find(|item| {
+            item.get(&field)
+                .is_some_and(|v| v == *wanted || text_of(v) == text_of(wanted))
+        });
+        Ok(found.cloned().unwrap_or(Value::Null))
+    }),
+    ("pluck", |args| {
+        let [Value::Array(items), field] = args else {
+            return Err("takes a list and a field name".into());
+        };
+        let field = text_of(field);
+        Ok(Value::Array(
+            items
+                .iter()
+                .filter_map(|item| item.get(&field).cloned())
+                .collect(),
+        ))
+    }),
 ];
 
 fn number(value: &Value) -> Result<f64, String> {
@@ -476,6 +507,32 @@ mod tests {
             "x"
         );
         assert_eq!(render("{{uuid}}", context).unwrap().len(), 36);
+        let prices = json!({"r": "nbg1", "item": {"prices": [{"location": "fsn1", "p": "1.5"}, {"location": "nbg1", "p": "2.5"}],
+            "locations": [{"name": "fsn1"}, {"name": "nbg1"}]}});
+        assert_eq!(
+            render(
+                "{{#with (find item.prices \"location\" r)}}{{fixed p 2}}{{/with}}",
+                prices.clone()
+            )
+            .unwrap(),
+            "2.50"
+        );
+        assert_eq!(
+            render(
+                "{{contains (pluck item.locations \"name\") r}}",
+                prices.clone()
+            )
+            .unwrap(),
+            "true"
+        );
+        assert_eq!(
+            render(
+                "{{contains (pluck item.locations \"name\") \"hel1\"}}",
+                prices
+            )
+            .unwrap(),
+            "false"
+        );
     }
 
     #[test]

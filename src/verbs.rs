@@ -472,16 +472,17 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
     }
     let context = task_context(runner, &task, &config, Some(&polled));
     let state = runner.render(&status.value, &context)?;
-    let mut outcome = extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
-        plan.source
-            .error(
-                &status.value.at,
-                format!(
-                    "the hoster reports the state `{state}`, which the status map does not know"
-                ),
-            )
-            .help("add it to `order_status.status.map`, or set `otherwise`")
-    })?;
+    let mut outcome =
+        extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
+            plan.source
+                .error(
+                    &status.value.at,
+                    format!(
+                        "the hoster reports the state `{state}`, which the status map does not know"
+                    ),
+                )
+                .help("add it to `order_status.status.map`, or set `otherwise`")
+        })?;
     if outcome == TaskStatus::Finished {
         let server = runner.render(&status.server, &context)?;
         let password = runner.render(&status.server_password, &context)?;
