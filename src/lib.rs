@@ -31,11 +31,16 @@ pub const OPERATOR_NAME: &str = "vps-provider";
 /// Answers the panel for provider `name`: exactly one JSON object on stdout, whatever happens,
 /// a panic included.
 pub fn protocol_main(name: &str, args: &[OsString]) -> ExitCode {
-    // The default hook would print the panic to stderr with whatever it holds; the reply
-    // below carries the message instead, redacted.
+    guarded(|| answer(name, args)).print()
+}
+
+/// Runs `reply`, turning a panic into an error reply. The default panic hook would print the
+/// panic to stderr with whatever it holds; the reply carries the message instead, redacted.
+pub fn guarded(
+    reply: impl FnOnce() -> protocol::Reply + std::panic::UnwindSafe,
+) -> protocol::Reply {
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| answer(name, args));
-    let reply = outcome.unwrap_or_else(|panic| {
+    std::panic::catch_unwind(reply).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -44,8 +49,7 @@ pub fn protocol_main(name: &str, args: &[OsString]) -> ExitCode {
         protocol::Reply::error(&format!(
             "internal error (a bug in vps-provider): {what}; please report it"
         ))
-    });
-    reply.print()
+    })
 }
 
 fn answer(name: &str, args: &[OsString]) -> protocol::Reply {
@@ -59,4 +63,21 @@ fn answer(name: &str, args: &[OsString]) -> protocol::Reply {
         )
     };
     result.unwrap_or_else(|error| protocol::Reply::error(&error.one_line()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_one_error_reply() {
+        let reply = guarded(|| panic!("index out of bounds"));
+        let json = serde_json::to_value(&reply).unwrap();
+        assert_eq!(json["error"], 1);
+        let message = json["error_message"].as_str().unwrap();
+        assert!(
+            message.contains("internal error") && message.contains("index out of bounds"),
+            "{message}"
+        );
+    }
 }

@@ -200,11 +200,11 @@ pub fn parse(source: &Source) -> Result<Manifest> {
 
 /// "did you mean" for serde's `unknown field `x`, expected one of `a`, `b``.
 fn suggestion(message: &str) -> Option<String> {
-    let ticks: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let start = message
+        .find("unknown field")
+        .or_else(|| message.find("unknown variant"))?;
+    let ticks: Vec<&str> = message[start..].split('`').skip(1).step_by(2).collect();
     let (unknown, expected) = ticks.split_first()?;
-    if !message.starts_with("unknown") {
-        return None;
-    }
     let best = expected
         .iter()
         .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
@@ -273,7 +273,7 @@ impl Compiler<'_> {
                 compiled,
             }),
             Err(err) => {
-                self.problem(&at, format!("`{text}` is not a JSONPath: {err}"), "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
+                self.problem(&at, format!("`{text}` is not a JSONPath: {}", jsonpath_reason(&err.to_string())), "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
                 None
             }
         }
@@ -538,6 +538,24 @@ impl Compiler<'_> {
     }
 }
 
+/// pest's multi-line report (`--> 1:10`, a caret, `= expected selector`) as one phrase:
+/// `expected selector at character 10`.
+fn jsonpath_reason(report: &str) -> String {
+    let expected = report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= "))
+        .map(str::trim);
+    let column = report
+        .split("--> ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|pos| pos.split(':').nth(1));
+    match (expected, column) {
+        (Some(expected), Some(column)) => format!("{expected} at character {column}"),
+        _ => report.split_whitespace().collect::<Vec<_>>().join(" "),
+    }
+}
+
 /// Stands in for a query that did not compile, so compiling can go on and report more.
 fn placeholder_query(at: &YamlPath) -> Query {
     Query {
@@ -756,6 +774,15 @@ mod tests {
         let message = "unknown field `extrat`, expected one of `request`, `extract`";
         assert_eq!(suggestion(message).unwrap(), "did you mean `extract`?");
         assert!(suggestion("missing field `id`").is_none());
+    }
+
+    #[test]
+    fn jsonpath_errors_fit_on_one_line() {
+        let err = jsonpath_rust::parser::parse_json_path("$.server[id").unwrap_err();
+        assert_eq!(
+            jsonpath_reason(&err.to_string()),
+            "expected selector at character 10"
+        );
     }
 
     #[test]

@@ -30,14 +30,27 @@ pub struct Run {
 impl Run {
     /// The error message, or a panic saying the run succeeded.
     pub fn error_message(&self) -> &str {
-        assert_eq!(self.json["error"], 1, "expected an error object, got {}", self.stdout);
-        assert!(!self.success, "an error object must come with a non-zero exit code");
-        self.json["error_message"].as_str().expect("error_message is a string")
+        assert_eq!(
+            self.json["error"], 1,
+            "expected an error object, got {}",
+            self.stdout
+        );
+        assert!(
+            !self.success,
+            "an error object must come with a non-zero exit code"
+        );
+        self.json["error_message"]
+            .as_str()
+            .expect("error_message is a string")
     }
 
     /// The reply, checked to be a success (no `error` key at all, exit code 0).
     pub fn ok(&self) -> &Value {
-        assert!(self.json.get("error").is_none(), "expected success, got {}", self.stdout);
+        assert!(
+            self.json.get("error").is_none(),
+            "expected success, got {}",
+            self.stdout
+        );
         assert!(self.success, "a success reply must come with exit code 0");
         &self.json
     }
@@ -64,12 +77,27 @@ impl Plugin {
         std::os::unix::fs::symlink(BIN, bin.join(name)).unwrap();
         std::fs::create_dir_all(dir.join(format!("providers/{name}/etc"))).unwrap();
         let env = vec![
-            ("VPS_PROVIDER_DIR".into(), dir.join("providers.d").display().to_string()),
-            ("VPS_PROVIDER_SECRETS".into(), dir.join(format!("providers/{name}/etc/{name}.conf")).display().to_string()),
-            ("VPS_PROVIDER_STATE_DIR".into(), dir.join("state").display().to_string()),
+            (
+                "VPS_PROVIDER_DIR".into(),
+                dir.join("providers.d").display().to_string(),
+            ),
+            (
+                "VPS_PROVIDER_SECRETS".into(),
+                dir.join(format!("providers/{name}/etc/{name}.conf"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "VPS_PROVIDER_STATE_DIR".into(),
+                dir.join("state").display().to_string(),
+            ),
             ("VPS_PROVIDER_BASE_URL".into(), base_url.to_owned()),
         ];
-        Plugin { root, name: name.to_owned(), env }
+        Plugin {
+            root,
+            name: name.to_owned(),
+            env,
+        }
     }
 
     /// A shipped provider file from `providers.d/`.
@@ -87,11 +115,15 @@ impl Plugin {
     }
 
     pub fn secrets_path(&self) -> PathBuf {
-        self.root.path().join(format!("providers/{0}/etc/{0}.conf", self.name))
+        self.root
+            .path()
+            .join(format!("providers/{0}/etc/{0}.conf", self.name))
     }
 
     pub fn provider_file(&self) -> PathBuf {
-        self.root.path().join(format!("providers.d/{}.yaml", self.name))
+        self.root
+            .path()
+            .join(format!("providers.d/{}.yaml", self.name))
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -99,12 +131,19 @@ impl Plugin {
     }
 
     pub fn plugin_path(&self) -> PathBuf {
-        self.root.path().join(format!("providers/{0}/bin/{0}", self.name))
+        self.root
+            .path()
+            .join(format!("providers/{0}/bin/{0}", self.name))
     }
 
     /// Runs the plugin with `args`, as the panel does.
     pub fn run(&self, args: &[&str]) -> Run {
-        self.run_os(&args.iter().map(std::ffi::OsString::from).collect::<Vec<_>>())
+        self.run_os(
+            &args
+                .iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>(),
+        )
     }
 
     pub fn run_os(&self, args: &[std::ffi::OsString]) -> Run {
@@ -122,13 +161,22 @@ impl Plugin {
 pub fn parse_run(output: std::process::Output) -> Run {
     let stdout = String::from_utf8(output.stdout).expect("stdout is UTF-8");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(stdout.ends_with('\n') && stdout.matches('\n').count() == 1, "stdout must be one line: {stdout:?}");
-    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout:?}"));
+    assert!(
+        stdout.ends_with('\n') && stdout.matches('\n').count() == 1,
+        "stdout must be one line: {stdout:?}"
+    );
+    let json: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {stdout:?}"));
     assert!(json.is_object(), "stdout must be a JSON object: {stdout}");
     if json.get("error").is_none() {
         assert_all_strings(&json, &stdout);
     }
-    Run { json, stdout, stderr, success: output.status.success() }
+    Run {
+        json,
+        stdout,
+        stderr,
+        success: output.status.success(),
+    }
 }
 
 /// Every value the panel reads is a JSON string.
