@@ -20,6 +20,7 @@ pub mod runner;
 pub mod site;
 pub mod state;
 pub mod template;
+pub mod variables;
 pub mod verbs;
 
 use std::ffi::OsString;

@@ -12,9 +12,11 @@ use crate::position::{LineCol, YamlPath};
 use crate::redact;
 use crate::site::{self, Site};
 use crate::template::{Template, Templates, Tree};
+use crate::variables::{self, Declared, Scope};
 use indexmap::IndexMap;
 use jsonpath_rust::parser::model::JpQuery;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -227,6 +229,7 @@ fn suggestion(message: &str) -> Option<String> {
 struct Compiler<'a> {
     source: &'a Source,
     templates: Templates,
+    declared: Declared,
     problems: Vec<Error>,
 }
 
@@ -236,7 +239,17 @@ impl Compiler<'_> {
             .push(self.source.error(at, message).help(help));
     }
 
+    /// Checks the variables a template names (see [`crate::variables`]).
+    fn check_variables(&mut self, at: &YamlPath, text: &str) {
+        if text.contains("{{") {
+            for problem in variables::check(text, &Scope::at(&self.declared, at)) {
+                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `config`, `task`, `saved`, `polled`: see the README");
+            }
+        }
+    }
+
     fn text(&mut self, at: YamlPath, text: &str) -> Text {
+        self.check_variables(&at, text);
         let template = match self.templates.compile(&at, text) {
             Ok(template) => template,
             Err(reason) => {
@@ -252,6 +265,7 @@ impl Compiler<'_> {
     }
 
     fn tree(&mut self, at: &YamlPath, value: &Value) -> Tree {
+        self.check_tree_variables(at, value);
         match self.templates.compile_tree(at, value) {
             Ok(tree) => tree,
             Err((at, reason)) => {
@@ -262,6 +276,20 @@ impl Compiler<'_> {
                 );
                 Tree::Value(Value::Null)
             }
+        }
+    }
+
+    fn check_tree_variables(&mut self, at: &YamlPath, value: &Value) {
+        match value {
+            Value::String(text) => self.check_variables(at, text),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| self.check_tree_variables(&at.index(i), v)),
+            Value::Object(map) => map
+                .iter()
+                .for_each(|(k, v)| self.check_tree_variables(&at.key(k), v)),
+            _ => {}
         }
     }
 
@@ -556,6 +584,37 @@ fn jsonpath_reason(report: &str) -> String {
     }
 }
 
+/// The names the file declares, for checking the variables its templates use.
+fn declared(manifest: &Manifest) -> Declared {
+    let names = |keys: &mut dyn Iterator<Item = &String>| keys.cloned().collect::<BTreeSet<_>>();
+    let mut config: BTreeSet<String> =
+        match (&manifest.configs.static_list, &manifest.configs.fetch) {
+            (Some(list), _) => {
+                let mut sets = list.iter().map(|c| names(&mut c.vars.keys()));
+                let first = sets.next().unwrap_or_default();
+                sets.fold(first, |all, next| {
+                    all.intersection(&next).cloned().collect()
+                })
+            }
+            (None, Some(fetch)) => names(&mut fetch.vars.keys()),
+            (None, None) => BTreeSet::new(),
+        };
+    config.extend(["id".to_owned(), "descr".to_owned()]);
+    Declared {
+        settings: names(&mut manifest.settings.keys()),
+        secrets: names(&mut manifest.secrets.keys()),
+        config,
+        saved: names(&mut manifest.order.steps.iter().flat_map(|s| s.extract.keys())),
+        polled: names(
+            &mut manifest
+                .order_status
+                .steps
+                .iter()
+                .flat_map(|s| s.extract.keys()),
+        ),
+    }
+}
+
 /// Stands in for a query that did not compile, so compiling can go on and report more.
 fn placeholder_query(at: &YamlPath) -> Query {
     Query {
@@ -583,6 +642,7 @@ impl Plan {
         let mut c = Compiler {
             source: &source,
             templates: Templates::new(),
+            declared: declared(&manifest),
             problems: Vec::new(),
         };
         if let Some(written) = &manifest.name
