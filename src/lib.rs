@@ -20,6 +20,7 @@ pub mod runner;
 pub mod site;
 pub mod state;
 pub mod template;
+pub mod trace;
 pub mod variables;
 pub mod verbs;
 

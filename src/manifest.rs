@@ -90,6 +90,10 @@ pub struct Api {
     /// Largest answer accepted, in bytes (default 8 MiB).
     #[serde(default)]
     pub max_response_bytes: Option<u64>,
+    /// A read-only request that `vps-provider check` sends to test the token and the base URL
+    /// (e.g. `{ path: /account }`). Without it, `check` fetches the plan list.
+    #[serde(default)]
+    pub check: Option<Request>,
 }
 
 /// An HTTP status code (`404`) or an inclusive range (`"500-599"`).

@@ -76,6 +76,7 @@ pub struct ApiPlan {
     pub failure_statuses: Vec<(u16, u16)>,
     pub deadline: Duration,
     pub max_response_bytes: u64,
+    pub check: Option<RequestPlan>,
 }
 
 /// One written-out configuration.
@@ -104,6 +105,8 @@ pub struct FetchPlan {
     pub id: Text,
     pub descr: Text,
     pub vars: Tree,
+    /// The vars as written, shown by a dry run in place of values from a plan.
+    pub vars_written: Map<String, Value>,
 }
 
 #[derive(Debug)]
@@ -415,6 +418,16 @@ impl Compiler<'_> {
                 .deadline_seconds
                 .map_or(DEFAULT_DEADLINE, Duration::from_secs),
             max_response_bytes: api.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE),
+            check: api.check.as_ref().map(|request| {
+                if request.method != Method::Get {
+                    self.problem(
+                        &at.key("check").key("method"),
+                        "the check must only read",
+                        "use GET",
+                    );
+                }
+                self.request(at.key("check"), request)
+            }),
         }
     }
 
@@ -500,6 +513,7 @@ impl Compiler<'_> {
                         &at.key("vars"),
                         &Value::Object(fetch.vars.clone().into_iter().collect()),
                     ),
+                    vars_written: fetch.vars.clone().into_iter().collect(),
                 };
                 if plan.request.method != Method::Get {
                     self.problem(
@@ -715,8 +729,11 @@ impl Plan {
         let mut settings: Map<String, Value> = self.settings.clone().into_iter().collect();
         for entry in entries {
             if self.secrets.contains_key(&entry.name) {
-                redact::register(&entry.value);
-                secrets.insert(entry.name, Value::String(entry.value));
+                // An empty `token=` (as `install` writes it) is a secret still to be filled in.
+                if !entry.value.is_empty() {
+                    redact::register(&entry.value);
+                    secrets.insert(entry.name, Value::String(entry.value));
+                }
             } else if let Some(default) = self.settings.get(&entry.name) {
                 let value = typed_like(default, &entry.value).map_err(|expected| {
                     Error::new(format!("setting `{}` must be {expected}", entry.name))
@@ -767,7 +784,13 @@ impl Plan {
                     redact::register(&value);
                     secrets.insert(name.clone(), Value::String(value));
                 }
-                None => missing.push(name.as_str()),
+                None => missing.push(format!("secret `{name}`")),
+            }
+        }
+        // A setting without a default (`~`) is one the site must choose.
+        for (name, value) in &settings {
+            if value.is_null() {
+                missing.push(format!("setting `{name}`"));
             }
         }
         let disabled_because = if self.status == ProviderStatus::Disabled {
@@ -778,13 +801,8 @@ impl Plan {
             ))
         } else if !missing.is_empty() {
             Some(format!(
-                "secret {} missing: add `{}=...` to `{}` (mode 0600)",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                missing[0],
+                "{} missing: add a `name=value` line for each to `{}` (mode 0600)",
+                missing.join(", "),
                 site.secrets_file.display()
             ))
         } else {
@@ -806,7 +824,12 @@ impl Plan {
 /// Reads `text` as a value of the same JSON type as `default`.
 fn typed_like(default: &Value, text: &str) -> std::result::Result<Value, &'static str> {
     match default {
-        Value::String(_) | Value::Null => Ok(Value::String(text.to_owned())),
+        Value::String(_) => Ok(Value::String(text.to_owned())),
+        // No default to take the type from: a number or a list is read as one.
+        Value::Null => Ok(serde_yaml_ng::from_str::<Value>(text)
+            .ok()
+            .filter(|v| !v.is_string() && !v.is_null())
+            .unwrap_or_else(|| Value::String(text.to_owned()))),
         Value::Number(_) => serde_json::from_str::<serde_json::Number>(text)
             .map(Value::Number)
             .map_err(|_| "a number"),
@@ -862,6 +885,11 @@ mod tests {
         assert_eq!(typed_like(&Value::from(1), "1869"), Ok(Value::from(1869)));
         assert!(typed_like(&Value::from(1), "rocky").is_err());
         assert_eq!(typed_like(&Value::from("a"), "12"), Ok(Value::from("12")));
+        assert_eq!(typed_like(&Value::Null, "12"), Ok(Value::from(12)));
+        assert_eq!(
+            typed_like(&Value::Null, "rocky-9"),
+            Ok(Value::from("rocky-9"))
+        );
         assert_eq!(
             typed_like(&serde_json::json!([]), "[1, 2]"),
             Ok(serde_json::json!([1, 2]))

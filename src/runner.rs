@@ -24,8 +24,12 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// Sees requests and answers: a dry run or a trace. Never sees secrets in clear: what it is
 /// given has already been through [`crate::redact`] where it is printed.
 pub trait Observer {
-    /// Called before a request is sent. Returning `false` stops it from being sent (dry run).
-    fn request(&mut self, request: &Outgoing) -> bool;
+    /// Whether requests are really sent (`false` for a dry run).
+    fn sends(&self) -> bool {
+        true
+    }
+    /// Called with each request, before it is sent (or instead, in a dry run).
+    fn request(&mut self, request: &Outgoing);
     /// Called with each answer that came back.
     fn answer(&mut self, request: &Outgoing, answer: &Answer);
 }
@@ -74,6 +78,11 @@ impl<'a> Runner<'a> {
             client: Client::new(api.deadline, api.max_response_bytes),
             observer,
         }
+    }
+
+    /// Whether this is a dry run: requests are shown, never sent.
+    pub fn is_dry_run(&self) -> bool {
+        self.observer.as_ref().is_some_and(|o| !o.sends())
     }
 
     /// The variables every template sees: `settings` and `secrets`.
@@ -180,9 +189,10 @@ impl<'a> Runner<'a> {
 
     /// Sends a built request and reads its JSON answer.
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        if let Some(observer) = &mut self.observer
-            && !observer.request(outgoing)
-        {
+        if let Some(observer) = &mut self.observer {
+            observer.request(outgoing);
+        }
+        if self.is_dry_run() {
             return Err(CallError::NotSent);
         }
         let plan = &self.bound.plan;

@@ -195,7 +195,10 @@ pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
             let mut outgoing = first.clone();
             let mut items = Vec::new();
             for page in 1.. {
-                let answer = runner.send(&fetch.request, &outgoing)?;
+                let answer = match runner.send(&fetch.request, &outgoing) {
+                    Err(CallError::NotSent) => break, // a dry run shows the first page only
+                    answer => answer?,
+                };
                 items.extend(extract::all(&fetch.items, &answer).into_iter().cloned());
                 let Some(pages) = &fetch.pages else { break };
                 let next = text_of(&extract::first(&pages.next, &answer));

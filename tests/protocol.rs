@@ -281,3 +281,20 @@ fn operator_run_behaves_like_the_symlink() {
     let via_run = common::parse_run(output);
     assert_eq!(via_run.stdout, plugin.run(&["configs"]).stdout);
 }
+
+#[test]
+fn a_setting_without_a_default_must_be_set_by_the_site() {
+    let yaml = fixture("providers/testhost.yaml").replace("  image: rocky-9", "  image: ~");
+    let plugin = Plugin::new("testhost", &yaml, NOWHERE).secrets("token=abcd\n");
+    assert_eq!(plugin.run(&["help"]).ok()["status"], "disabled");
+    let message = plugin.run(&["order", "1"]).error_message().to_owned();
+    assert!(message.contains("setting `image` missing"), "{message}");
+    let plugin = plugin.secrets("token=abcd\nimage=alma-9\n");
+    assert_eq!(plugin.run(&["help"]).ok()["status"], "enabled");
+}
+
+#[test]
+fn an_empty_secret_line_is_a_missing_secret() {
+    let plugin = testhost().secrets("token=\n");
+    assert_eq!(plugin.run(&["help"]).ok()["status"], "disabled");
+}

@@ -1,40 +1,130 @@
-//! The operator's commands (the binary called as `vps-provider`): run a verb by hand, the
-//! demo, and the tools for writing and installing provider files.
+//! The operator's commands (the binary called as `vps-provider`): run a verb by hand, dry or
+//! traced; validate, install and inspect providers; the demo; the schema and the man page.
 //!
 //! Rules: clap parses argv here and only here (protocol mode never loads it); each command
 //! lives in a module of its own; exit codes: 0 success, 1 failure, 2 bad usage.
 
+mod check;
 mod demo;
+mod install;
+mod schema;
+mod tasks;
+mod validate;
 
-use crate::site::Site;
+use crate::error::Error;
+use crate::protocol::Reply;
+use crate::site::{self, Site};
+use crate::trace::{DryRun, Trace};
 use crate::verbs::{self, Verb};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub use demo::DEMO_PROVIDER;
+pub use schema::{provider_schema, provider_schema_text};
 
 /// One binary that lets the Bitrix pool panel order servers from any hoster described by a
 /// YAML provider file.
+///
+/// Symlinked as /opt/webdir/providers/<name>/bin/<name>, it answers the panel's verbs for that
+/// provider. Called as `vps-provider`, it is the operator's tool.
+///
+/// Environment: VPS_PROVIDER_DIR (provider files, default /etc/vps-provider/providers.d),
+/// VPS_PROVIDER_SECRETS (secrets file), VPS_PROVIDER_STATE_DIR (tasks, default
+/// /var/lib/vps-provider), VPS_PROVIDER_BASE_URL (replaces the API's base URL),
+/// VPS_PROVIDER_LOG (a file that protocol runs append their trace to).
 #[derive(Debug, Parser)]
-#[command(name = "vps-provider", version, about, long_about = None)]
+#[command(
+    name = "vps-provider",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Answer one verb for a provider, exactly as its symlink would for the panel.
+    ///
+    /// Prints the panel's JSON object. With --dry-run, prints the HTTP requests as curl command
+    /// lines (secrets as ***) and sends nothing: an order's dry run buys nothing and records
+    /// nothing. With --verbose, traces every request and answer on stderr.
     Run {
-        /// The provider's name (its file is `<name>.yaml` in the provider folder).
+        /// The provider's name (its file is <name>.yaml in the provider folder).
         name: String,
-        /// `help`, `configs`, `order <config_id>` or `order_status <task_id>`.
+        /// help, configs, order <config_id> or order_status <task_id>.
         #[arg(num_args = 1.., allow_hyphen_values = true, value_name = "VERB [ARG]")]
         verb: Vec<OsString>,
+        /// Print the requests as curl command lines instead of sending them.
+        #[arg(long, conflicts_with = "verbose")]
+        dry_run: bool,
+        /// Trace every request and answer on stderr (secrets redacted).
+        #[arg(long, short)]
+        verbose: bool,
     },
+    /// Check provider files without sending anything; print every problem with file:line:col.
+    ///
+    /// Checks YAML syntax, unknown or misspelt keys, missing fields, wrong types, JSONPath,
+    /// templates and the variables they name, config ids, and secrets used but not declared.
+    /// Without arguments, checks every file in the provider folder. Exits 1 when a file has a
+    /// problem.
+    Validate {
+        /// Provider files (paths, or names ending in .yaml) or provider names.
+        #[arg(value_name = "FILE|NAME")]
+        files: Vec<String>,
+        /// `text` for people, `json` for tools.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the JSON Schema of the provider file (the same as schemas/provider.schema.json).
+    Schema,
+    /// Link a provider into the panel's folder and write its secrets template.
+    ///
+    /// Creates <root>/<name>/bin/<name> as a symlink to this binary, and
+    /// <root>/<name>/etc/<name>.conf (mode 0600) with every secret and setting when there is
+    /// none. Safe to run again. Refuses a provider without a valid provider file.
+    Install {
+        name: String,
+        /// The panel's providers folder.
+        #[arg(long, default_value = site::DEFAULT_PANEL_ROOT)]
+        root: PathBuf,
+    },
+    /// Remove what install made: the symlink, and the secrets template if it was never filled in.
+    ///
+    /// Never removes a filled-in secrets file or any task.
+    Uninstall {
+        name: String,
+        /// The panel's providers folder.
+        #[arg(long, default_value = site::DEFAULT_PANEL_ROOT)]
+        root: PathBuf,
+    },
+    /// List every provider file: installed or not, enabled or disabled and why.
+    List {
+        /// The panel's providers folder.
+        #[arg(long, default_value = site::DEFAULT_PANEL_ROOT)]
+        root: PathBuf,
+    },
+    /// Send one read-only, authenticated request to see whether the token and base URL work.
+    ///
+    /// Uses `api.check` from the provider file, or the plan list.
+    Check { name: String },
+    /// List the recorded orders of a provider: id, config, hoster id, stage, server, age.
+    Tasks { name: String },
     /// Run the panel's whole conversation against a mock hoster on loopback.
     Demo,
+    /// Print the man page (roff), for packaging.
+    Man,
 }
 
 /// Runs the operator's command line (without the program name).
@@ -52,14 +142,140 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    match cli.command {
-        Command::Run { name, verb } => {
-            let site = Site::from_env(&name);
-            let reply = Verb::parse(&verb)
-                .and_then(|verb| verbs::answer(&name, &site, &verb, None))
-                .unwrap_or_else(|e| crate::protocol::Reply::error(&e.one_line()));
-            reply.print()
+    let outcome: Result<(), Error> = match cli.command {
+        Command::Run {
+            name,
+            verb,
+            dry_run,
+            verbose,
+        } => return run(&name, &verb, dry_run, verbose),
+        Command::Validate { files, format } => {
+            let files: Vec<(String, PathBuf)> = if files.is_empty() {
+                match every_provider_file() {
+                    Ok(files) => files,
+                    Err(err) => return failed(&err),
+                }
+            } else {
+                files.iter().map(|f| validate::resolve(f)).collect()
+            };
+            return if validate::run(&files, format == Format::Json) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            };
         }
-        Command::Demo => demo::main(),
+        Command::Schema => {
+            print!("{}", provider_schema_text());
+            Ok(())
+        }
+        Command::Install { name, root } => install::install(&name, &root).map(print_lines),
+        Command::Uninstall { name, root } => install::uninstall(&name, &root).map(print_lines),
+        Command::List { root } => install::list(&provider_dir(), &root).map(|listed| {
+            for p in listed {
+                let installed = if p.installed {
+                    "installed"
+                } else {
+                    "not installed"
+                };
+                println!("{}\t{}\t{installed}\t{}", p.name, p.file.display(), p.state);
+            }
+        }),
+        Command::Check { name } => check::run(&name).map(|line| println!("{line}")),
+        Command::Tasks { name } => tasks::table(&name).map(|table| print!("{table}")),
+        Command::Demo => return demo::main(),
+        Command::Man => man_page().map(|page| print!("{page}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => failed(&err),
     }
+}
+
+fn failed(err: &Error) -> ExitCode {
+    eprint!("{}", crate::redact::clean(&err.report()));
+    ExitCode::FAILURE
+}
+
+fn print_lines(lines: Vec<String>) {
+    lines.iter().for_each(|line| println!("{line}"));
+}
+
+fn provider_dir() -> PathBuf {
+    std::env::var_os("VPS_PROVIDER_DIR")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| site::DEFAULT_PROVIDER_DIR.into(), PathBuf::from)
+}
+
+fn every_provider_file() -> Result<Vec<(String, PathBuf)>, Error> {
+    let dir = provider_dir();
+    let entries = std::fs::read_dir(&dir).map_err(|e| crate::error::io_error("list", &dir, &e))?;
+    let mut files: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.strip_suffix(".yaml")?.to_owned();
+            Some((name, e.path()))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// `run`: the verb as the panel would get it, or its requests shown (dry) or traced.
+fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode {
+    let mut site = Site::from_env(name);
+    let verb = match Verb::parse(verb) {
+        Ok(verb) => verb,
+        Err(err) => return Reply::error(&err.one_line()).print(),
+    };
+    if !dry_run {
+        let observer: Option<Box<dyn crate::runner::Observer>> = if verbose {
+            Some(Box::new(Trace::new(std::io::stderr())))
+        } else {
+            None
+        };
+        return verbs::answer(name, &site, &verb, observer)
+            .unwrap_or_else(|e| Reply::error(&e.one_line()))
+            .print();
+    }
+    // A dry run records nothing: it works on a copy of the task store.
+    let scratch = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(err) => {
+            return failed(&Error::new(format!(
+                "cannot make a temporary folder: {err}"
+            )));
+        }
+    };
+    if let Verb::OrderStatus(task_id) = &verb
+        && crate::ids::is_safe(task_id)
+    {
+        let from = site.state_dir.join(name).join(format!("{task_id}.json"));
+        let to = scratch.path().join(name);
+        let _ = std::fs::create_dir_all(&to)
+            .and_then(|_| std::fs::copy(&from, to.join(format!("{task_id}.json"))));
+    }
+    site.state_dir = scratch.path().to_path_buf();
+    let dry = DryRun::new(std::io::stdout());
+    let shown = dry.shown.clone();
+    let result = verbs::answer(name, &site, &verb, Some(Box::new(dry)));
+    match result {
+        Err(err) if shown.get() == 0 => failed(&err),
+        _ if shown.get() == 0 => {
+            println!("# dry run: this verb sends no request");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            println!("# dry run: nothing was sent; later requests depend on the hoster's answers");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The man page, generated from the same definition as `--help`.
+pub fn man_page() -> Result<String, Error> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| Error::new(format!("cannot render the man page: {e}")))?;
+    String::from_utf8(page).map_err(|e| Error::new(format!("the man page is not UTF-8: {e}")))
 }

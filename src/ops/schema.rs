@@ -1,0 +1,97 @@
+//! The JSON Schema of the provider file, generated from [`crate::manifest`]'s types, and the
+//! check of a provider file against it, which finds every structural problem at once (serde
+//! stops at the first).
+
+use crate::error::{Error, Source};
+use crate::manifest::Manifest;
+use crate::position::YamlPath;
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::paths::LocationSegment;
+use serde_json::Value;
+
+/// The schema as `vps-provider schema` prints it and `schemas/provider.schema.json` holds it.
+pub fn provider_schema() -> Value {
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(Manifest)).expect("a schema is JSON");
+    schema["$id"] =
+        Value::String("https://vps-provider.invalid/schemas/provider.schema.json".into());
+    schema
+}
+
+/// The schema as text, with a final newline.
+pub fn provider_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&provider_schema()).expect("a schema is JSON");
+    text.push('\n');
+    text
+}
+
+/// Every place where `document` (the provider file as JSON) breaks the schema.
+pub fn problems(source: &Source, document: &Value) -> Vec<Error> {
+    let schema = provider_schema();
+    let validator = match jsonschema::validator_for(&schema) {
+        Ok(validator) => validator,
+        Err(err) => {
+            return vec![Error::new(format!(
+                "internal error: the provider schema does not compile: {err}"
+            ))];
+        }
+    };
+    validator
+        .iter_errors(document)
+        .map(|error| {
+            let mut at = YamlPath::root();
+            for segment in error.instance_path().iter() {
+                at = match segment {
+                    LocationSegment::Property(key) => at.key(&key),
+                    LocationSegment::Index(index) => at.index(index),
+                };
+            }
+            match error.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    let allowed = allowed_keys(&schema, error.schema_path().as_str());
+                    let key = unexpected.first().cloned().unwrap_or_default();
+                    let help = suggest(&key, &allowed);
+                    source
+                        .error(&at.key(&key), format!("unknown key `{key}`"))
+                        .help(help)
+                }
+                _ => source
+                    .error(&at, error.to_string())
+                    .help("see schemas/provider.schema.json or the README for this key"),
+            }
+        })
+        .collect()
+}
+
+/// The keys the schema object that owns `additionalProperties` at `schema_path` allows.
+fn allowed_keys(schema: &Value, schema_path: &str) -> Vec<String> {
+    let owner = schema_path
+        .strip_suffix("/additionalProperties")
+        .unwrap_or(schema_path);
+    schema
+        .pointer(owner)
+        .and_then(|node| node.get("properties"))
+        .and_then(Value::as_object)
+        .map(|props| props.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn suggest(key: &str, allowed: &[String]) -> String {
+    let best = allowed
+        .iter()
+        .map(|candidate| (strsim::jaro_winkler(key, candidate), candidate))
+        .filter(|(score, _)| *score > 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    match best {
+        Some((_, candidate)) => format!("did you mean `{candidate}`?"),
+        None if allowed.is_empty() => "remove it".into(),
+        None => format!(
+            "valid here: {}",
+            allowed
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+//! `vps-provider tasks <name>`: the recorded orders of a provider, newest first.
+
+use crate::error::Result;
+use crate::site::Site;
+use crate::state::{self, Stage, Store};
+
+/// The table `tasks` prints.
+pub fn table(name: &str) -> Result<String> {
+    let site = Site::from_env(name);
+    let store = Store::new(&site.state_dir, name);
+    let tasks = store.list()?;
+    if tasks.is_empty() {
+        return Ok(format!("no tasks in {}\n", store.dir().display()));
+    }
+    let now = state::now_secs();
+    let rows: Vec<[String; 6]> = tasks
+        .iter()
+        .map(|task| {
+            let stage = match task.stage {
+                Stage::Ordering => "ordering",
+                Stage::Ordered => "ordered",
+                Stage::Refused => "refused",
+                Stage::Unknown => "unknown",
+                Stage::Finished => "finished",
+            };
+            [
+                task.id.clone(),
+                task.config_id.clone(),
+                task.hoster_id.clone().unwrap_or_else(|| "-".into()),
+                format!(
+                    "{stage}{}",
+                    task.last_status
+                        .as_ref()
+                        .filter(|_| task.stage == Stage::Ordered)
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                ),
+                task.server.clone().unwrap_or_else(|| "-".into()),
+                age(now.saturating_sub(task.created)),
+            ]
+        })
+        .collect();
+    let header = ["TASK", "CONFIG", "HOSTER ID", "STAGE", "SERVER", "AGE"].map(str::to_owned);
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            rows.iter()
+                .chain([&header])
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:width$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `95` → `1m`, `7200` → `2h`, `3 days` → `3d`.
+fn age(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(super::age(5), "5s");
+        assert_eq!(super::age(95), "1m");
+        assert_eq!(super::age(7200), "2h");
+        assert_eq!(super::age(3 * 86400 + 5), "3d");
+    }
+}
