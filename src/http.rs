@@ -46,7 +46,9 @@ pub enum Failure {
     Deadline,
     /// The answer was larger than the cap.
     TooLarge(u64),
-    /// Connection refused, DNS, TLS, a broken answer...
+    /// No connection was made (refused, unknown host): the request never left.
+    NotConnected(String),
+    /// TLS, a broken or cut answer...: the request may have reached the hoster.
     Network(String),
 }
 
@@ -91,7 +93,9 @@ impl Client {
                 Ok((status, _, retry_after)) if *status == 429 || (500..=599).contains(status) => {
                     Some(retry_after.unwrap_or(FIRST_BACKOFF * 2u32.pow(attempt - 1)))
                 }
-                Err(Failure::Network(_)) => Some(FIRST_BACKOFF * 2u32.pow(attempt - 1)),
+                Err(Failure::Network(_) | Failure::NotConnected(_)) => {
+                    Some(FIRST_BACKOFF * 2u32.pow(attempt - 1))
+                }
                 _ => None,
             };
             let wait = retry_after.filter(|_| request.is_retryable() && attempt < MAX_ATTEMPTS);
@@ -155,6 +159,12 @@ fn failure(error: ureq::Error) -> Failure {
         ureq::Error::Timeout(_) => Failure::Deadline,
         ureq::Error::BodyExceedsLimit(limit) => Failure::TooLarge(limit),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Deadline,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+            Failure::NotConnected(error.to_string())
+        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Failure::NotConnected(io.to_string())
+        }
         other => Failure::Network(other.to_string()),
     }
 }

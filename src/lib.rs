@@ -56,8 +56,11 @@ pub fn guarded(
 
 fn answer(name: &str, args: &[OsString]) -> protocol::Reply {
     let result = if ids::is_safe(name) {
-        verbs::Verb::parse(args)
-            .and_then(|verb| verbs::answer(name, &site::Site::from_env(name), &verb, None))
+        verbs::Verb::parse(args).and_then(|verb| {
+            // Runs started by the panel trace to `$VPS_PROVIDER_LOG` when it is set.
+            let log = trace::from_env().map(|t| Box::new(t) as Box<dyn runner::Observer>);
+            verbs::answer(name, &site::Site::from_env(name), &verb, log)
+        })
     } else {
         Err(
             error::Error::new(format!("`{}` is not a provider name", ids::shown(name)))

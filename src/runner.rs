@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::extract;
 use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
-use crate::plan::{AuthPlan, Bound, RequestPlan, StepPlan, Text};
+use crate::plan::{AuthPlan, Bound, Query, RequestPlan, StepPlan, Text};
+use crate::redact;
+use crate::template::text_of;
 use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
@@ -48,6 +50,8 @@ pub enum CallError {
     NotSent,
     /// The hoster refused it: it answered, with a failure status. Nothing was done.
     Refused(Error),
+    /// No connection could be made: the request never left, so nothing was done.
+    Unreachable(Error),
     /// No answer, or one that could not be read: for a request that buys, the outcome is
     /// unknown.
     NoAnswer(Error),
@@ -59,7 +63,10 @@ impl CallError {
     pub fn into_error(self) -> Error {
         match self {
             CallError::NotSent => Error::new("dry run: nothing was sent"),
-            CallError::Refused(e) | CallError::NoAnswer(e) | CallError::NotBuilt(e) => e,
+            CallError::Refused(e)
+            | CallError::Unreachable(e)
+            | CallError::NoAnswer(e)
+            | CallError::NotBuilt(e) => e,
         }
     }
 }
@@ -189,6 +196,19 @@ impl<'a> Runner<'a> {
 
     /// Sends a built request and reads its JSON answer.
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
+        self.exchange(request, outgoing, &[])
+            .map(|(answer, _)| answer)
+    }
+
+    /// Sends a built request, checks the answer, and takes the `extract` values from it.
+    /// Values whose names look secret (`password`, `root_pass`...) are registered for redaction
+    /// before the answer reaches a trace.
+    fn exchange(
+        &mut self,
+        request: &RequestPlan,
+        outgoing: &Outgoing,
+        extract: &[(String, Query)],
+    ) -> Result<(Value, Map<String, Value>), CallError> {
         if let Some(observer) = &mut self.observer {
             observer.request(outgoing);
         }
@@ -199,6 +219,7 @@ impl<'a> Runner<'a> {
         let where_ = || plan.source.at(&request.at);
         let what = format!("{} {}", outgoing.method, url_path(&outgoing.url));
         let answer = self.client.send(outgoing).map_err(|failure| {
+            let unreachable = matches!(failure, Failure::NotConnected(_));
             let (message, help) = match failure {
                 Failure::Deadline => (
                     format!("no answer to {what} within the deadline of {} s", plan.api.deadline.as_secs()),
@@ -208,16 +229,18 @@ impl<'a> Runner<'a> {
                     format!("the answer to {what} is larger than {limit} bytes"),
                     "raise `api.max_response_bytes`, or ask for fewer items per page",
                 ),
+                Failure::NotConnected(reason) => (
+                    format!("cannot connect to the hoster for {what}: {reason}"),
+                    "nothing was sent; check the network and `api.base_url` (or VPS_PROVIDER_BASE_URL)",
+                ),
                 Failure::Network(reason) => (
-                    format!("cannot reach the hoster for {what}: {reason}"),
+                    format!("the exchange with the hoster for {what} failed: {reason}"),
                     "check the network and `api.base_url` (or VPS_PROVIDER_BASE_URL)",
                 ),
             };
-            CallError::NoAnswer(Error::new(message).at(where_()).help(help))
+            let error = Error::new(message).at(where_()).help(help);
+            if unreachable { CallError::Unreachable(error) } else { CallError::NoAnswer(error) }
         })?;
-        if let Some(observer) = &mut self.observer {
-            observer.answer(outgoing, &answer);
-        }
         let parsed: std::result::Result<Value, String> =
             if answer.body.iter().all(u8::is_ascii_whitespace) {
                 Ok(Value::Null)
@@ -230,6 +253,21 @@ impl<'a> Runner<'a> {
                 .failure_statuses
                 .iter()
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
+        let extracted: Map<String, Value> = match (&parsed, failed) {
+            (Ok(json), false) => extract
+                .iter()
+                .map(|(name, query)| (name.clone(), extract::first(query, json)))
+                .collect(),
+            _ => Map::new(),
+        };
+        for (name, value) in &extracted {
+            if looks_secret(name) {
+                redact::register(&text_of(value));
+            }
+        }
+        if let Some(observer) = &mut self.observer {
+            observer.answer(outgoing, &answer);
+        }
         if failed {
             let detail = match &parsed {
                 Ok(json) => plan
@@ -245,10 +283,10 @@ impl<'a> Runner<'a> {
                 status_line(answer.status)
             ))
             .at(where_())
-            .help(help_for_status(answer.status, &self.bound.plan.name));
+            .help(help_for_status(answer.status, &plan.name));
             return Err(CallError::Refused(error));
         }
-        parsed.map_err(|reason| {
+        let json = parsed.map_err(|reason| {
             CallError::NoAnswer(
                 Error::new(format!(
                     "the answer to {what} is not JSON ({reason}): {}",
@@ -257,28 +295,38 @@ impl<'a> Runner<'a> {
                 .at(where_())
                 .help("check `api.base_url`: it must point at the hoster's JSON API"),
             )
-        })
+        })?;
+        Ok((json, extracted))
     }
 
-    /// Builds and sends a planned request.
-    pub fn call(&mut self, request: &RequestPlan, context: &Value) -> Result<Value, CallError> {
-        let outgoing = self.build(request, context).map_err(CallError::NotBuilt)?;
-        self.send(request, &outgoing)
-    }
-
-    /// Runs one step: the request, then its extractions.
+    /// Runs one step: the request, then its extractions. In a dry run, each value is a
+    /// placeholder `<name>`, so the steps after it can be shown too.
     pub fn step(
         &mut self,
         step: &StepPlan,
         context: &Value,
     ) -> Result<Map<String, Value>, CallError> {
-        let answer = self.call(&step.request, context)?;
-        Ok(step
-            .extract
-            .iter()
-            .map(|(name, query)| (name.clone(), extract::first(query, &answer)))
-            .collect())
+        let outgoing = self
+            .build(&step.request, context)
+            .map_err(CallError::NotBuilt)?;
+        match self.exchange(&step.request, &outgoing, &step.extract) {
+            Ok((_, extracted)) => Ok(extracted),
+            Err(CallError::NotSent) => Ok(step
+                .extract
+                .iter()
+                .map(|(name, _)| (name.clone(), Value::String(format!("<{name}>"))))
+                .collect()),
+            Err(other) => Err(other),
+        }
     }
+}
+
+/// Names of extracted values that are secret enough to hide from every message and trace.
+fn looks_secret(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 fn method_name(method: Method) -> &'static str {

@@ -278,14 +278,6 @@ fn next_page_url(runner: &Runner, next: &str) -> Option<String> {
     })
 }
 
-/// Names of kept values that are secret enough to hide from every message.
-fn looks_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["pass", "secret", "token", "key"]
-        .iter()
-        .any(|word| name.contains(word))
-}
-
 fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     let plan = &runner.bound.plan;
     if !ids::is_safe(config_id) {
@@ -294,13 +286,23 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 .help("use an id that `configs` printed"),
         );
     }
-    let config = configs(runner)?
-        .into_iter()
-        .find(|c| c.id == config_id)
-        .ok_or_else(|| {
-            Error::new(format!("`{}` offers no config `{config_id}`", plan.name))
-                .help("use an id that `configs` printed")
-        })?;
+    let found = configs(runner)?.into_iter().find(|c| c.id == config_id);
+    let config = match (found, &plan.configs) {
+        (Some(config), _) => config,
+        // A dry run has no plan list to pick from: it shows the vars as written.
+        (None, ConfigsPlan::Fetch(fetch)) if runner.is_dry_run() => ResolvedConfig {
+            id: config_id.to_owned(),
+            descr: "(dry run)".into(),
+            vars: fetch.vars_written.clone(),
+        },
+        (None, _) => {
+            return Err(
+                Error::new(format!("`{}` offers no config `{config_id}`", plan.name))
+                    .help("use an id that `configs` printed"),
+            );
+        }
+    };
+
     let password = password::generate().map_err(Error::new)?;
     redact::register(&password);
     let store = Store::new(&site.state_dir, &plan.name);
@@ -325,12 +327,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         let buys = !bought && step.request.method != Method::Get;
         match runner.step(step, &context) {
             Ok(extracted) => {
-                for (name, value) in extracted {
-                    if looks_secret(&name) {
-                        redact::register(&text_of(&value));
-                    }
-                    task.saved.insert(name, value);
-                }
+                task.saved.extend(extracted);
                 bought |= buys;
                 store.save(&task)?;
             }
@@ -368,23 +365,13 @@ fn order_failed(
 ) -> Error {
     let (stage, error) = match failure {
         CallError::NotSent => (Stage::Refused, Error::new("dry run: nothing was ordered")),
-        CallError::NotBuilt(e) => (
-            if bought {
-                Stage::Unknown
-            } else {
-                Stage::Refused
-            },
-            e,
-        ),
-        CallError::Refused(e) if !bought => (Stage::Refused, e),
-        CallError::NoAnswer(e) if buys => {
-            let help = format!(
-                "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
-                task.id
-            );
-            (Stage::Unknown, e.help(help))
-        }
-        CallError::Refused(e) | CallError::NoAnswer(e) if bought => {
+        // After the purchase, any failure leaves a bought server to look after.
+        CallError::NotBuilt(e)
+        | CallError::Refused(e)
+        | CallError::Unreachable(e)
+        | CallError::NoAnswer(e)
+            if bought =>
+        {
             let help = format!(
                 "the server was ordered but step {} failed: check it in the hoster's console (task `{}`)",
                 index + 1,
@@ -392,7 +379,19 @@ fn order_failed(
             );
             (Stage::Unknown, e.help(help))
         }
-        CallError::Refused(e) | CallError::NoAnswer(e) => (Stage::Refused, e),
+        // The purchase itself got no answer: it may or may not have happened.
+        CallError::NoAnswer(e) if buys => {
+            let help = format!(
+                "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
+                task.id
+            );
+            (Stage::Unknown, e.help(help))
+        }
+        // Refused, never sent, or a read before the purchase failed: nothing was bought.
+        CallError::NotBuilt(e)
+        | CallError::Refused(e)
+        | CallError::Unreachable(e)
+        | CallError::NoAnswer(e) => (Stage::Refused, e),
     };
     task.stage = stage;
     task.message = Some(error.one_line());

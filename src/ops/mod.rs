@@ -64,7 +64,7 @@ pub enum Command {
         /// The provider's name (its file is <name>.yaml in the provider folder).
         name: String,
         /// help, configs, order <config_id> or order_status <task_id>.
-        #[arg(num_args = 1.., allow_hyphen_values = true, value_name = "VERB [ARG]")]
+        #[arg(num_args = 1..=2, value_name = "VERB [ARG]")]
         verb: Vec<OsString>,
         /// Print the requests as curl command lines instead of sending them.
         #[arg(long, conflicts_with = "verbose")]
@@ -264,8 +264,16 @@ fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode 
             println!("# dry run: this verb sends no request");
             ExitCode::SUCCESS
         }
-        _ => {
-            println!("# dry run: nothing was sent; later requests depend on the hoster's answers");
+        outcome => {
+            println!(
+                "# dry run: nothing was sent; <name> stands for a value from the hoster's answer"
+            );
+            if let Err(err) = outcome {
+                println!(
+                    "# without real answers the verb stops here: {}",
+                    crate::redact::clean(&err.one_line())
+                );
+            }
             ExitCode::SUCCESS
         }
     }

@@ -55,6 +55,18 @@ pub fn problems(source: &Source, document: &Value) -> Vec<Error> {
                         .error(&at.key(&key), format!("unknown key `{key}`"))
                         .help(help)
                 }
+                ValidationErrorKind::Enum { options } => {
+                    let allowed: Vec<String> = options
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| o.as_str().map(str::to_owned))
+                        .collect();
+                    let written = error.instance().as_str().unwrap_or_default().to_owned();
+                    source
+                        .error(&at, error.to_string())
+                        .help(suggest(&written, &allowed))
+                }
                 _ => source
                     .error(&at, error.to_string())
                     .help("see schemas/provider.schema.json or the README for this key"),
