@@ -27,7 +27,7 @@ pub use schema::{provider_schema, provider_schema_text};
 /// One binary that lets the Bitrix pool panel order servers from any hoster described by a
 /// YAML provider file.
 ///
-/// Symlinked as /opt/webdir/providers/<name>/bin/<name>, it answers the panel's verbs for that
+/// Symlinked as /opt/webdir/providers/NAME/bin/NAME, it answers the panel's verbs for that
 /// provider. Called as `vps-provider`, it is the operator's tool.
 ///
 /// Environment: VPS_PROVIDER_DIR (provider files, default /etc/vps-provider/providers.d),
@@ -61,7 +61,7 @@ pub enum Command {
     /// lines (secrets as ***) and sends nothing: an order's dry run buys nothing and records
     /// nothing. With --verbose, traces every request and answer on stderr.
     Run {
-        /// The provider's name (its file is <name>.yaml in the provider folder).
+        /// The provider's name (its file is NAME.yaml in the provider folder).
         name: String,
         /// help, configs, order <config_id> or order_status <task_id>.
         #[arg(num_args = 1..=2, value_name = "VERB [ARG]")]
@@ -91,8 +91,8 @@ pub enum Command {
     Schema,
     /// Link a provider into the panel's folder and write its secrets template.
     ///
-    /// Creates <root>/<name>/bin/<name> as a symlink to this binary, and
-    /// <root>/<name>/etc/<name>.conf (mode 0600) with every secret and setting when there is
+    /// Creates ROOT/NAME/bin/NAME as a symlink to this binary, and
+    /// ROOT/NAME/etc/NAME.conf (mode 0600) with every secret and setting when there is
     /// none. Safe to run again. Refuses a provider without a valid provider file.
     Install {
         name: String,
