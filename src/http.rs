@@ -77,6 +77,11 @@ impl Client {
         }
     }
 
+    /// How long until the deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
     fn remaining(&self) -> Option<Duration> {
         self.deadline
             .checked_duration_since(Instant::now())
@@ -117,7 +122,10 @@ impl Client {
     }
 
     fn send_once(&self, request: &Outgoing) -> Result<(u16, Vec<u8>, Option<Duration>), Failure> {
-        let remaining = self.remaining().ok_or(Failure::Deadline)?;
+        // Out of time before anything left: nothing was sent.
+        let remaining = self.remaining().ok_or_else(|| {
+            Failure::NotConnected("the deadline passed before the request could be sent".into())
+        })?;
         let mut builder = ureq::http::Request::builder()
             .method(request.method)
             .uri(&request.url);
@@ -144,7 +152,7 @@ impl Client {
         response
             .body_mut()
             .as_reader()
-            .take(self.max_response_bytes + 1)
+            .take(self.max_response_bytes.saturating_add(1))
             .read_to_end(&mut body)
             .map_err(|e| failure(ureq::Error::Io(e)))?;
         if body.len() as u64 > self.max_response_bytes {
@@ -155,10 +163,28 @@ impl Client {
 }
 
 fn failure(error: ureq::Error) -> Failure {
+    use ureq::Timeout;
     match error {
+        // Timed out while finding or connecting to the host: the request never left.
+        ureq::Error::Timeout(Timeout::Resolve | Timeout::Connect) => {
+            Failure::NotConnected(error.to_string())
+        }
         ureq::Error::Timeout(_) => Failure::Deadline,
         ureq::Error::BodyExceedsLimit(limit) => Failure::TooLarge(limit),
+        // Reading the body wraps ureq's own errors in io::Error.
+        ureq::Error::Io(io)
+            if io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<ureq::Error>())
+                .is_some() =>
+        {
+            let inner = io
+                .into_inner()
+                .and_then(|e| e.downcast::<ureq::Error>().ok());
+            inner.map_or(Failure::Deadline, |e| failure(*e))
+        }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Deadline,
+
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
             Failure::NotConnected(error.to_string())
         }

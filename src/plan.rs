@@ -388,7 +388,8 @@ impl Compiler<'_> {
             plans.into_iter().next()
         });
         let failure_statuses = match &api.failure_statuses {
-            None => vec![(400, 599)],
+            None => vec![(300, 599)],
+
             Some(ranges) => ranges
                 .iter()
                 .enumerate()

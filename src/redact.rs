@@ -1,25 +1,40 @@
 //! The last line of defence for secrets: every text that leaves the process for a person
-//! (error messages, traces, logs) passes through [`clean`], which replaces every secret value
-//! known to this run by `***`. Secrets are registered as soon as they are read.
+//! (error messages, traces, logs, dry runs) passes through [`clean`], which replaces every
+//! secret value known to this run by `***`. Secrets are registered as soon as they are read,
+//! with the encodings they take on the way out (in a URL query, inside a JSON string).
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::sync::Mutex;
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Values shorter than this are not redacted: replacing every `1` in a message would hide
-/// everything and protect nothing.
-const MIN_LEN: usize = 4;
+/// Values shorter than this are not redacted: replacing every `true` or `1` in a message
+/// would hide everything and protect nothing, and no real token or password is this short.
+const MIN_LEN: usize = 6;
 
-/// Remembers a secret value for the rest of the run.
+/// What a query value keeps unencoded (RFC 3986 unreserved): the same set the runner uses.
+pub const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Remembers a secret value, and its encodings, for the rest of the run.
 pub fn register(value: &str) {
-    if value.len() >= MIN_LEN {
-        let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
-        if !secrets.iter().any(|s| s == value) {
-            secrets.push(value.to_owned());
-            // Longest first, so a secret that contains another is hidden whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    if value.len() < MIN_LEN {
+        return;
+    }
+    let in_query = utf8_percent_encode(value, QUERY_VALUE).to_string();
+    let in_json = serde_json::to_string(value).unwrap_or_default();
+    let in_json = in_json.trim_matches('"').to_owned();
+    let mut secrets = SECRETS.lock().unwrap_or_else(|p| p.into_inner());
+    for form in [value.to_owned(), in_query, in_json] {
+        if !secrets.contains(&form) {
+            secrets.push(form);
         }
     }
+    // Longest first, so a secret that contains another is hidden whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
 /// `text` with every registered secret replaced by `***`.
@@ -35,9 +50,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hides_registered_values_and_ignores_short_ones() {
+    fn hides_registered_values_in_every_encoding_and_ignores_short_ones() {
         register("tok-123456");
-        register("ab");
-        assert_eq!(clean("GET /x?key=tok-123456 ab"), "GET /x?key=*** ab");
+        register("S3cr3t+Tok/en==\"x");
+        register("true");
+        assert_eq!(clean("GET /x?key=tok-123456 true"), "GET /x?key=*** true");
+        assert_eq!(clean("?key=S3cr3t%2BTok%2Fen%3D%3D%22x"), "?key=***");
+        assert_eq!(clean(r#"{"p":"S3cr3t+Tok/en==\"x"}"#), r#"{"p":"***"}"#);
     }
 }

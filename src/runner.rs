@@ -11,17 +11,11 @@ use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
 use crate::plan::{AuthPlan, Bound, Query, RequestPlan, StepPlan, Text};
 use crate::redact;
+use crate::redact::QUERY_VALUE;
 use crate::template::text_of;
 use base64::Engine;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
-
-/// Characters left as they are in a query value (RFC 3986 unreserved).
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// Sees requests and answers: a dry run or a trace. Never sees secrets in clear: what it is
 /// given has already been through [`crate::redact`] where it is printed.
@@ -48,8 +42,8 @@ pub struct Runner<'a> {
 pub enum CallError {
     /// The request was not sent (dry run).
     NotSent,
-    /// The hoster refused it: it answered, with a failure status. Nothing was done.
-    Refused(Error),
+    /// The hoster answered with a failure status.
+    Answered { error: Error, status: u16 },
     /// No connection could be made: the request never left, so nothing was done.
     Unreachable(Error),
     /// No answer, or one that could not be read: for a request that buys, the outcome is
@@ -60,10 +54,21 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// Whether the hoster surely did nothing: the request never left, or the hoster refused it
+    /// with a client error. A 5xx, a redirect, a 408 or no answer at all may hide a request that
+    /// was carried out (a gateway that timed out while the server was being created).
+    pub fn surely_did_nothing(&self) -> bool {
+        match self {
+            CallError::NotSent | CallError::Unreachable(_) | CallError::NotBuilt(_) => true,
+            CallError::Answered { status, .. } => (400..=499).contains(status) && *status != 408,
+            CallError::NoAnswer(_) => false,
+        }
+    }
+
     pub fn into_error(self) -> Error {
         match self {
             CallError::NotSent => Error::new("dry run: nothing was sent"),
-            CallError::Refused(e)
+            CallError::Answered { error: e, .. }
             | CallError::Unreachable(e)
             | CallError::NoAnswer(e)
             | CallError::NotBuilt(e) => e,
@@ -87,7 +92,13 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// How long the verb may still take.
+    pub fn time_left(&self) -> std::time::Duration {
+        self.client.time_left()
+    }
+
     /// Whether this is a dry run: requests are shown, never sent.
+
     pub fn is_dry_run(&self) -> bool {
         self.observer.as_ref().is_some_and(|o| !o.sends())
     }
@@ -154,13 +165,10 @@ impl<'a> Runner<'a> {
                     self.render(user, context)?,
                     self.render(password, context)?
                 );
-                headers.push((
-                    "Authorization".into(),
-                    format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(pair)
-                    ),
-                ));
+                let credentials = base64::engine::general_purpose::STANDARD.encode(pair);
+                // The encoded pair carries the password: hide it as such.
+                redact::register(&credentials);
+                headers.push(("Authorization".into(), format!("Basic {credentials}")));
             }
             None => {}
         }
@@ -247,12 +255,15 @@ impl<'a> Runner<'a> {
             } else {
                 serde_json::from_slice(&answer.body).map_err(|e| e.to_string())
             };
-        let failed = !(200..=299).contains(&answer.status)
+        // `api.failure_statuses` decides (default 300-599), so a provider may read a 404 as
+        // an answer ("not there yet"); a 1xx is never a final answer.
+        let failed = answer.status < 200
             || plan
                 .api
                 .failure_statuses
                 .iter()
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
+
         let extracted: Map<String, Value> = match (&parsed, failed) {
             (Ok(json), false) => extract
                 .iter()
@@ -284,7 +295,10 @@ impl<'a> Runner<'a> {
             ))
             .at(where_())
             .help(help_for_status(answer.status, &plan.name));
-            return Err(CallError::Refused(error));
+            return Err(CallError::Answered {
+                error,
+                status: answer.status,
+            });
         }
         let json = parsed.map_err(|reason| {
             CallError::NoAnswer(

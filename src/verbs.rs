@@ -325,28 +325,60 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     for (index, step) in plan.order.steps.iter().enumerate() {
         let context = task_context(runner, &task, &config.as_context(), None);
         let buys = !bought && step.request.method != Method::Get;
+        if buys && runner.time_left() < purchase_budget(plan.api.deadline) {
+            let error = Error::new("too little time is left before the deadline to send the order safely")
+                .help("nothing was ordered; the plan list was slow: try again, or raise `api.deadline_seconds`");
+            return Err(record_failure(&store, &mut task, Stage::Refused, error));
+        }
         match runner.step(step, &context) {
             Ok(extracted) => {
                 task.saved.extend(extracted);
                 bought |= buys;
                 store.save(&task)?;
             }
+            // A bought server must reach the panel: the task is handed out, and its polls say
+            // what went wrong.
+            Err(failure) if bought => {
+                let what = format!(
+                    "the server was ordered but step {} failed: {}",
+                    index + 1,
+                    failure.into_error().one_line()
+                );
+                return handed_out_with_problem(&store, &mut task, what);
+            }
             Err(failure) => {
-                return Err(order_failed(
-                    &store, &mut task, index, bought, buys, failure,
-                ));
+                let (stage, help) = if buys && !failure.surely_did_nothing() {
+                    (
+                        Stage::Unknown,
+                        format!(
+                            "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
+                            task.id
+                        ),
+                    )
+                } else {
+                    (Stage::Refused, String::new())
+                };
+                let error = failure.into_error();
+                let error = if help.is_empty() {
+                    error
+                } else {
+                    error.help(help)
+                };
+                return Err(record_failure(&store, &mut task, stage, error));
             }
         }
     }
     let context = task_context(runner, &task, &config.as_context(), None);
     let hoster_id = runner.render(&plan.order.hoster_id, &context)?;
     if hoster_id.is_empty() {
-        task.stage = Stage::Unknown;
-        let error = plan.source.error(&plan.order.hoster_id.at, "the hoster's answer held no server id")
-            .help(format!("the order may have been placed: check the hoster's console (task `{}`), then fix `order.steps[].extract`", task.id));
-        task.message = Some(error.one_line());
-        store.save(&task)?;
-        return Err(error);
+        let what = plan
+            .source
+            .error(
+                &plan.order.hoster_id.at,
+                "the hoster's answer held no server id: fix `order.steps[].extract`",
+            )
+            .one_line();
+        return handed_out_with_problem(&store, &mut task, what);
     }
     task.hoster_id = Some(hoster_id);
     task.stage = Stage::Ordered;
@@ -354,50 +386,30 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     Ok(Reply::Order { task_id: task.id })
 }
 
-/// Records why an order step failed, and says what the operator must check.
-fn order_failed(
-    store: &Store,
-    task: &mut Task,
-    index: usize,
-    bought: bool,
-    buys: bool,
-    failure: CallError,
-) -> Error {
-    let (stage, error) = match failure {
-        CallError::NotSent => (Stage::Refused, Error::new("dry run: nothing was ordered")),
-        // After the purchase, any failure leaves a bought server to look after.
-        CallError::NotBuilt(e)
-        | CallError::Refused(e)
-        | CallError::Unreachable(e)
-        | CallError::NoAnswer(e)
-            if bought =>
-        {
-            let help = format!(
-                "the server was ordered but step {} failed: check it in the hoster's console (task `{}`)",
-                index + 1,
-                task.id
-            );
-            (Stage::Unknown, e.help(help))
-        }
-        // The purchase itself got no answer: it may or may not have happened.
-        CallError::NoAnswer(e) if buys => {
-            let help = format!(
-                "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
-                task.id
-            );
-            (Stage::Unknown, e.help(help))
-        }
-        // Refused, never sent, or a read before the purchase failed: nothing was bought.
-        CallError::NotBuilt(e)
-        | CallError::Refused(e)
-        | CallError::Unreachable(e)
-        | CallError::NoAnswer(e) => (Stage::Refused, e),
-    };
+/// The least time the buying request gets: without it, it would likely time out after the
+/// hoster took the order, leaving its outcome unknown.
+fn purchase_budget(deadline: std::time::Duration) -> std::time::Duration {
+    (deadline / 2).min(std::time::Duration::from_secs(15))
+}
+
+/// Records a failed order and returns its error.
+fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) -> Error {
     task.stage = stage;
     task.message = Some(error.one_line());
     // The error being reported matters more than a failure to record it.
     let _ = store.save(task);
     error
+}
+
+/// A server was bought but something after the purchase failed: the task id goes to the panel
+/// (so the server is not lost to it) and every poll reports `problem`.
+fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> Result<Reply> {
+    task.stage = Stage::Unknown;
+    task.message = Some(problem);
+    store.save(task)?;
+    Ok(Reply::Order {
+        task_id: task.id.clone(),
+    })
 }
 
 /// The variables of a task's templates.
@@ -450,17 +462,30 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
     match task.stage {
         Stage::Finished => return Ok(status_reply(&task, TaskStatus::Finished)),
         Stage::Ordered => {}
-        Stage::Ordering | Stage::Refused | Stage::Unknown => {
-            let what = task
+        Stage::Refused => {
+            let why = task.message.clone().unwrap_or_default();
+            return Err(Error::new(format!(
+                "the hoster refused the order of task `{}`: {why}",
+                task.id
+            ))
+            .help("nothing was bought; order again"));
+        }
+        Stage::Ordering | Stage::Unknown => {
+            let why = task
                 .message
                 .clone()
-                .unwrap_or_else(|| "the order never got an answer".into());
-            return Err(
-                Error::new(format!("task `{}` was not ordered: {what}", task.id))
-                    .help("check the hoster's console; this task cannot be polled"),
-            );
+                .unwrap_or_else(|| "the run that ordered it was interrupted".into());
+            return Err(Error::new(format!("task `{}` may have been ordered, but cannot be followed: {why}", task.id))
+                .help("check the hoster's console: delete the server there, or add it to the pool by hand"));
         }
     }
+    if task.provider != plan.name {
+        return Err(Error::new(format!(
+            "task `{}` belongs to provider `{}`, not `{}`",
+            task.id, task.provider, plan.name
+        )));
+    }
+
     let config = {
         let mut config = task.config.clone();
         config.insert("id".into(), Value::String(task.config_id.clone()));

@@ -133,7 +133,7 @@ fn a_refused_order_reaches_the_panel_and_is_recorded_as_refused() {
 }
 
 #[test]
-fn an_order_is_never_retried_even_on_500() {
+fn an_order_is_never_retried_and_a_500_may_hide_a_purchase() {
     let mut server = Server::new();
     let plugin = fetching(&server.url());
     plans_ok(&mut server);
@@ -145,7 +145,44 @@ fn an_order_is_never_retried_even_on_500() {
         .create();
     let message = plugin.run(&["order", "cx22"]).error_message().to_owned();
     assert!(message.contains("500 Internal Server Error"), "{message}");
+    // A gateway's 5xx may come after the hoster took the order: never "try again".
+    assert!(
+        message.contains("may have been placed") && message.contains("before ordering again"),
+        "{message}"
+    );
     create.assert();
+    let entry = std::fs::read_dir(plugin.state_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let task: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    assert_eq!(task["stage"], "unknown");
+}
+
+#[test]
+fn a_hoster_that_cannot_be_reached_was_not_ordered_from() {
+    // Nothing listens on port 9 of loopback: the connection is refused, nothing was sent.
+    let plugin = Plugin::new(
+        "testhost",
+        &fixture("providers/testhost.yaml"),
+        "http://127.0.0.1:9",
+    )
+    .secrets(&format!("token={TOKEN}\n"));
+    let message = plugin.run(&["order", "1"]).error_message().to_owned();
+    assert!(
+        message.contains("cannot connect") && message.contains("nothing was sent"),
+        "{message}"
+    );
+    let entry = std::fs::read_dir(plugin.state_dir())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let task: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    assert_eq!(task["stage"], "refused");
 }
 
 #[test]
@@ -286,6 +323,6 @@ fn an_order_without_an_answer_is_sent_once_recorded_as_unknown_and_says_check_th
         plugin
             .run(&["order_status", task_id])
             .error_message()
-            .contains("was not ordered")
+            .contains("may have been ordered")
     );
 }
