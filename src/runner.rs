@@ -98,7 +98,6 @@ impl<'a> Runner<'a> {
     }
 
     /// Whether this is a dry run: requests are shown, never sent.
-
     pub fn is_dry_run(&self) -> bool {
         self.observer.as_ref().is_some_and(|o| !o.sends())
     }
