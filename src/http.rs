@@ -184,7 +184,6 @@ fn failure(error: ureq::Error) -> Failure {
             inner.map_or(Failure::Deadline, |e| failure(*e))
         }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Deadline,
-
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
             Failure::NotConnected(error.to_string())
         }

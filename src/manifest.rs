@@ -84,7 +84,6 @@ pub struct Api {
     /// HTTP statuses that mean failure, as codes and ranges (default `["300-599"]`). Any
     /// other status is an answer to read: `["300-403", "405-599"]` lets a 404 through, for
     /// a hoster that answers 404 while a server is still being created.
-
     #[serde(default)]
     pub failure_statuses: Option<Vec<StatusRange>>,
     /// Seconds the whole verb may take, all requests and retries included (default 60).

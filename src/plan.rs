@@ -151,6 +151,8 @@ pub struct Plan {
     pub order: OrderPlan,
     pub order_status: StatusPlan,
     pub templates: Templates,
+    /// Names of extracted values that are secrets (see [`secret_values`]).
+    pub secret_values: BTreeSet<String>,
 }
 
 /// A plan with this site's secrets and settings.
@@ -389,7 +391,6 @@ impl Compiler<'_> {
         });
         let failure_statuses = match &api.failure_statuses {
             None => vec![(300, 599)],
-
             Some(ranges) => ranges
                 .iter()
                 .enumerate()
@@ -599,7 +600,21 @@ fn jsonpath_reason(report: &str) -> String {
     }
 }
 
+/// Names of extracted values to hide from every message and trace: those that
+/// `server_password` is made of, and those whose names say they are secret.
+fn secret_values(server_password: &str) -> BTreeSet<String> {
+    let names: BTreeSet<String> = variables::uses(server_password)
+        .map(|uses| uses.variables)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(path, _)| matches!(path[0].as_str(), "saved" | "polled") && path.len() > 1)
+        .map(|(path, _)| path[1].clone())
+        .collect();
+    names
+}
+
 /// The names the file declares, for checking the variables its templates use.
+
 fn declared(manifest: &Manifest) -> Declared {
     let names = |keys: &mut dyn Iterator<Item = &String>| keys.cloned().collect::<BTreeSet<_>>();
     let mut config: BTreeSet<String> =
@@ -619,14 +634,18 @@ fn declared(manifest: &Manifest) -> Declared {
         settings: names(&mut manifest.settings.keys()),
         secrets: names(&mut manifest.secrets.keys()),
         config,
-        saved: names(&mut manifest.order.steps.iter().flat_map(|s| s.extract.keys())),
-        polled: names(
-            &mut manifest
-                .order_status
-                .steps
-                .iter()
-                .flat_map(|s| s.extract.keys()),
-        ),
+        saved: manifest
+            .order
+            .steps
+            .iter()
+            .map(|s| names(&mut s.extract.keys()))
+            .collect(),
+        polled: manifest
+            .order_status
+            .steps
+            .iter()
+            .map(|s| names(&mut s.extract.keys()))
+            .collect(),
     }
 }
 
@@ -719,7 +738,18 @@ impl Plan {
             },
             order_status,
             templates,
+            secret_values: secret_values(&manifest.order_status.server_password),
         })
+    }
+
+    /// Whether the value extracted as `name` is a secret: `server_password` is made of it, or
+    /// its name says so (`root_pass`, `api_token`...).
+    pub fn is_secret_value(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        self.secret_values.contains(name)
+            || ["pass", "secret", "token", "key"]
+                .iter()
+                .any(|w| lower.contains(w))
     }
 
     /// Adds this site's secrets and settings. A secret that is missing disables the provider

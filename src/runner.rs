@@ -271,7 +271,7 @@ impl<'a> Runner<'a> {
             _ => Map::new(),
         };
         for (name, value) in &extracted {
-            if looks_secret(name) {
+            if plan.is_secret_value(name) {
                 redact::register(&text_of(value));
             }
         }
@@ -332,14 +332,6 @@ impl<'a> Runner<'a> {
             Err(other) => Err(other),
         }
     }
-}
-
-/// Names of extracted values that are secret enough to hide from every message and trace.
-fn looks_secret(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["pass", "secret", "token", "key"]
-        .iter()
-        .any(|word| name.contains(word))
 }
 
 fn method_name(method: Method) -> &'static str {

@@ -4,17 +4,18 @@
 //!
 //! Rules: which roots a template sees depends on where it is written (see [`Scope::at`]);
 //! names under `settings`, `secrets`, `config`, `saved`, `polled` and `task` are checked
-//! against what the file declares; `item` (a hoster's plan) is not known in advance and is not
-//! checked; inside `#each` and `#with` blocks, relative paths point into the block's value and
-//! are not checked either, but `@root.` paths are.
+//! against what the file declares, and a step sees only what the steps before it extracted;
+//! `item` (a hoster's plan) is not known in advance and is not checked; inside `#each` and
+//! `#with` blocks, relative paths point into the block's value and are not checked, but
+//! `@root.` paths, and `../` paths that climb out of every block, are.
 
 use crate::position::{Segment, YamlPath};
+use handlebars::Path;
 use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
-use handlebars::{Path, PathSeg};
 use std::collections::BTreeSet;
 
-/// The helpers a template may call: handlebars' own and this project's.
-const BUILTIN_HELPERS: &[&str] = &[
+/// Handlebars' own helpers that a template may call.
+pub const BUILTIN_HELPERS: &[&str] = &[
     "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
     "or", "not", "len",
 ];
@@ -28,24 +29,38 @@ pub struct Declared {
     pub secrets: BTreeSet<String>,
     /// Vars every config has, plus `id` and `descr`.
     pub config: BTreeSet<String>,
-    /// Names extracted by `order.steps`.
-    pub saved: BTreeSet<String>,
-    /// Names extracted by `order_status.steps`.
-    pub polled: BTreeSet<String>,
+    /// Names extracted by each of `order.steps`, in order.
+    pub saved: Vec<BTreeSet<String>>,
+    /// Names extracted by each of `order_status.steps`, in order.
+    pub polled: Vec<BTreeSet<String>>,
 }
 
 /// What a template at some place in the file can see.
-pub struct Scope<'a> {
-    declared: &'a Declared,
+pub struct Scope {
     roots: &'static [&'static str],
+    names: Vec<(&'static str, BTreeSet<String>)>,
 }
 
-impl<'a> Scope<'a> {
+/// The names extracted by the steps before step `before` (all steps when `None`).
+fn extracted(steps: &[BTreeSet<String>], before: Option<usize>) -> BTreeSet<String> {
+    steps
+        .iter()
+        .take(before.unwrap_or(usize::MAX))
+        .flatten()
+        .cloned()
+        .collect()
+}
+
+impl Scope {
     /// The scope of a template written at `at`.
-    pub fn at(declared: &'a Declared, at: &YamlPath) -> Self {
+    pub fn at(declared: &Declared, at: &YamlPath) -> Self {
         let key = |i: usize| match at.0.get(i) {
             Some(Segment::Key(k)) => k.as_str(),
             _ => "",
+        };
+        let step = match (at.0.get(1), at.0.get(2)) {
+            (Some(Segment::Key(k)), Some(Segment::Index(i))) if k == "steps" => Some(*i),
+            _ => None,
         };
         let roots: &'static [&'static str] = match (key(0), key(1)) {
             ("configs", "fetch") if key(2) != "request" => &["settings", "secrets", "item"],
@@ -53,86 +68,129 @@ impl<'a> Scope<'a> {
             ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
             _ => &["settings", "secrets"],
         };
-        Scope { declared, roots }
-    }
-
-    fn names(&self, root: &str) -> Option<Vec<&str>> {
-        let set = match root {
-            "settings" => &self.declared.settings,
-            "secrets" => &self.declared.secrets,
-            "config" => &self.declared.config,
-            "saved" => &self.declared.saved,
-            "polled" => &self.declared.polled,
-            "task" => return Some(TASK_FIELDS.to_vec()),
-            _ => return None,
+        let saved = match key(0) {
+            "order" => extracted(&declared.saved, step),
+            _ => extracted(&declared.saved, None),
         };
-        Some(set.iter().map(String::as_str).collect())
+        let polled = extracted(&declared.polled, step.filter(|_| key(0) == "order_status"));
+        let names = vec![
+            ("settings", declared.settings.clone()),
+            ("secrets", declared.secrets.clone()),
+            ("config", declared.config.clone()),
+            ("saved", saved),
+            ("polled", polled),
+            ("task", TASK_FIELDS.iter().map(|f| f.to_string()).collect()),
+        ];
+        Scope { roots, names }
     }
 
-    fn has_task(&self) -> bool {
-        self.roots.contains(&"task")
+    fn names(&self, root: &str) -> Option<&BTreeSet<String>> {
+        self.names
+            .iter()
+            .find(|(r, _)| *r == root)
+            .map(|(_, names)| names)
     }
+}
+
+/// What a template uses: the variables it names from the top level, and the helpers it calls.
+#[derive(Debug, Default)]
+pub struct Uses {
+    /// Each path as its names (`["settings", "region"]`) and as written.
+    pub variables: Vec<(Vec<String>, String)>,
+    pub helpers: Vec<String>,
+}
+
+/// What template `text` uses, or `None` when it does not parse (the compiler reports that).
+pub fn uses(text: &str) -> Option<Uses> {
+    let template = handlebars::Template::compile(text).ok()?;
+    let mut uses = Uses::default();
+    walk(&template.elements, 0, &mut uses);
+    Some(uses)
 }
 
 /// Problems with the variables and helpers of template `text`, as messages.
 pub fn check(text: &str, scope: &Scope) -> Vec<String> {
-    let Ok(template) = handlebars::Template::compile(text) else {
-        return Vec::new(); // a parse error is reported by the compiler itself
+    let Some(uses) = uses(text) else {
+        return Vec::new();
     };
     let mut problems = Vec::new();
-    walk(&template.elements, false, scope, &mut problems);
+    for helper in &uses.helpers {
+        known_helper(helper, scope, &mut problems);
+    }
+    for (names, raw) in &uses.variables {
+        variable(names, raw, scope, &mut problems);
+    }
     problems.dedup();
     problems
 }
 
-fn walk(elements: &[TemplateElement], in_block: bool, scope: &Scope, problems: &mut Vec<String>) {
+fn walk(elements: &[TemplateElement], depth: usize, uses: &mut Uses) {
     for element in elements {
-        match element {
-            TemplateElement::Expression(helper)
-            | TemplateElement::HtmlExpression(helper)
-            | TemplateElement::HelperBlock(helper) => {
-                helper_use(helper, in_block, scope, problems);
-            }
-            _ => {}
+        if let TemplateElement::Expression(helper)
+        | TemplateElement::HtmlExpression(helper)
+        | TemplateElement::HelperBlock(helper) = element
+        {
+            helper_use(helper, depth, uses);
         }
     }
 }
 
-fn helper_use(helper: &HelperTemplate, in_block: bool, scope: &Scope, problems: &mut Vec<String>) {
+fn helper_use(helper: &HelperTemplate, depth: usize, uses: &mut Uses) {
     let mut moves_context = false;
     match &helper.name {
         Parameter::Name(name) => {
-            known_helper(name, scope, problems);
+            uses.helpers.push(name.clone());
             moves_context = matches!(name.as_str(), "each" | "with");
         }
         // `{{password}}` and `{{uuid}}` parse as paths; so does a plain `{{settings.x}}`.
         Parameter::Path(path) if helper.params.is_empty() && is_helper(path) => {
-            known_helper(&raw(path), scope, problems);
+            uses.helpers.push(raw(path))
         }
-        Parameter::Path(path) => variable(path, in_block, scope, problems),
-        Parameter::Subexpression(sub) => walk(
-            std::slice::from_ref(sub.element.as_ref()),
-            in_block,
-            scope,
-            problems,
-        ),
+        other => parameter(other, depth, uses),
+    }
+    for param in helper.params.iter().chain(helper.hash.values()) {
+        parameter(param, depth, uses);
+    }
+    if let Some(inner) = &helper.template {
+        walk(&inner.elements, depth + usize::from(moves_context), uses);
+    }
+    // `{{else}}` of `#each`/`#with` renders in the outer context.
+    if let Some(inverse) = &helper.inverse {
+        walk(&inverse.elements, depth, uses);
+    }
+}
+
+fn parameter(parameter: &Parameter, depth: usize, uses: &mut Uses) {
+    match parameter {
+        Parameter::Path(path) => {
+            if let Some(names) = top_level(path, depth) {
+                uses.variables.push((names, raw(path)));
+            }
+        }
+        Parameter::Subexpression(sub) => {
+            walk(std::slice::from_ref(sub.element.as_ref()), depth, uses)
+        }
         _ => {} // literals
     }
-    for parameter in helper.params.iter().chain(helper.hash.values()) {
-        match parameter {
-            Parameter::Path(path) => variable(path, in_block, scope, problems),
-            Parameter::Subexpression(sub) => walk(
-                std::slice::from_ref(sub.element.as_ref()),
-                in_block,
-                scope,
-                problems,
-            ),
-            _ => {}
-        }
-    }
-    for inner in [&helper.template, &helper.inverse].into_iter().flatten() {
-        walk(&inner.elements, in_block || moves_context, scope, problems);
-    }
+}
+
+/// The names of `path` when it reaches the top-level context from `depth` blocks deep.
+fn top_level(path: &Path, depth: usize) -> Option<Vec<String>> {
+    let Path::Relative((_, raw)) = path else {
+        return None;
+    }; // @index, @key...
+    let (climbs, rest) = if let Some(rest) = raw.strip_prefix("@root.") {
+        (usize::MAX, rest)
+    } else {
+        let ups = raw.matches("../").count();
+        (ups, raw.trim_start_matches("../"))
+    };
+    let names: Vec<String> = rest
+        .split(['.', '/'])
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (climbs >= depth && names.first().is_some_and(|n| n != "this")).then_some(names)
 }
 
 fn raw(path: &Path) -> String {
@@ -146,45 +204,21 @@ fn is_helper(path: &Path) -> bool {
 }
 
 fn known_helper(name: &str, scope: &Scope, problems: &mut Vec<String>) {
-    let ours = crate::template::HELPERS
-        .iter()
-        .any(|(helper, _)| *helper == name);
-    if !ours && !BUILTIN_HELPERS.contains(&name) {
+    let ours = crate::template::HELPERS.iter().map(|(helper, _)| *helper);
+    if !ours.clone().any(|h| h == name) && !BUILTIN_HELPERS.contains(&name) {
         problems.push(format!(
             "there is no helper `{name}`{}",
-            did_you_mean(
-                name,
-                crate::template::HELPERS
-                    .iter()
-                    .map(|(h, _)| *h)
-                    .chain(BUILTIN_HELPERS.iter().copied())
-            )
+            did_you_mean(name, ours.chain(BUILTIN_HELPERS.iter().copied()))
         ));
-    } else if name == "password" && !scope.has_task() {
+    } else if name == "password" && !scope.roots.contains(&"task") {
         problems.push(
             "`{{password}}` exists only while ordering and polling (it belongs to a task)".into(),
         );
     }
 }
 
-fn variable(path: &Path, in_block: bool, scope: &Scope, problems: &mut Vec<String>) {
-    let Path::Relative((segments, raw)) = path else {
-        return;
-    }; // @index, @key...
-    let mut names = Vec::new();
-    let mut absolute = !in_block;
-    for segment in segments {
-        match segment {
-            PathSeg::Named(name) => names.push(name.as_str()),
-            _ => absolute = true, // @root. or ../
-        }
-    }
-    let Some(root) = names.first().copied() else {
-        return;
-    };
-    if !absolute || root == "this" {
-        return;
-    }
+fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<String>) {
+    let root = names[0].as_str();
     if !scope.roots.contains(&root) {
         problems.push(format!(
             "`{raw}` names `{root}`, which is not a variable here (here: {}){}",
@@ -200,13 +234,13 @@ fn variable(path: &Path, in_block: bool, scope: &Scope, problems: &mut Vec<Strin
             "settings" => "declare it under `settings:`",
             "secrets" => "declare it under `secrets:`",
             "config" => "every config must have it in its `vars`",
-            "saved" => "extract it in an `order.steps[].extract`",
-            "polled" => "extract it in an `order_status.steps[].extract`",
+            "saved" => "extract it in an earlier `order.steps[].extract`",
+            "polled" => "extract it in an earlier `order_status.steps[].extract`",
             _ => "task has id, config_id, password and hoster_id",
         };
         problems.push(format!(
             "`{raw}` names `{root}.{second}`, which is not declared ({declared_where}){}",
-            did_you_mean(second, known.into_iter())
+            did_you_mean(second, known.iter().map(String::as_str))
         ));
     }
 }
@@ -230,52 +264,97 @@ mod tests {
             settings: set(&["region", "image"]),
             secrets: set(&["token"]),
             config: set(&["id", "descr", "plan"]),
-            saved: set(&["server_id"]),
-            polled: set(&["state"]),
+            saved: vec![set(&["server_id"]), set(&["action_id"])],
+            polled: vec![set(&["state"])],
         }
     }
 
     fn problems(text: &str, at: &YamlPath) -> Vec<String> {
-        let declared = declared();
-        check(text, &Scope::at(&declared, at))
+        check(text, &Scope::at(&declared(), at))
     }
 
-    fn order() -> YamlPath {
-        YamlPath::root().key("order").key("steps")
+    fn order_step(index: usize) -> YamlPath {
+        YamlPath::root()
+            .key("order")
+            .key("steps")
+            .index(index)
+            .key("request")
     }
 
     #[test]
     fn declared_names_pass() {
         let text = "{{settings.region}}-{{config.plan}}-{{saved.server_id}}-{{password}}-{{uuid}}-{{task.id}}";
-        assert!(problems(text, &order()).is_empty());
+        assert!(problems(text, &order_step(1)).is_empty());
         let fetch = YamlPath::root().key("configs").key("fetch").key("descr");
-        let text = "{{human_size item.memory \"MB\"}} {{#with (find item.prices \"l\" settings.region)}}{{p.gross}}{{@root.settings.image}}{{/with}}";
+        let text = "{{human_size item.memory \"MB\"}} {{#with (find item.prices \"l\" settings.region)}}{{p.gross}}{{@root.settings.image}}{{../settings.image}}{{/with}}";
         assert!(
             problems(text, &fetch).is_empty(),
             "{:?}",
             problems(text, &fetch)
         );
+        let nested = "{{#with item}}{{#each tags}}{{../region}}{{/each}}{{/with}}";
+        assert!(
+            problems(nested, &fetch).is_empty(),
+            "a `../` inside two blocks stays inside"
+        );
     }
 
     #[test]
     fn misspelt_and_undeclared_names_are_found() {
-        let found = problems("{{settings.regoin}}", &order());
+        let found = problems("{{settings.regoin}}", &order_step(0));
         assert!(
             found[0].contains("settings.regoin") && found[0].contains("did you mean `region`"),
             "{found:?}"
         );
         assert!(
-            problems("{{secrets.api_key}}", &order())[0].contains("declare it under `secrets:`")
+            problems("{{secrets.api_key}}", &order_step(0))[0]
+                .contains("declare it under `secrets:`")
         );
-        assert!(problems("{{polled.state}}", &order())[0].contains("not a variable here"));
+        assert!(problems("{{polled.state}}", &order_step(0))[0].contains("not a variable here"));
         assert!(
-            problems("{{#if (eq setings.x 1)}}{{/if}}", &order())[0]
+            problems("{{#if (eq setings.x 1)}}{{/if}}", &order_step(0))[0]
                 .contains("did you mean `settings`")
         );
         assert!(
-            problems("{{human_sise 1 \"MB\"}}", &order())[0].contains("did you mean `human_size`")
+            problems("{{human_sise 1 \"MB\"}}", &order_step(0))[0]
+                .contains("did you mean `human_size`")
         );
-        assert!(problems("{{#each item.x}}{{@root.saved.nope}}{{/each}}", &order()).len() == 2);
+        assert_eq!(
+            problems(
+                "{{#each item.x}}{{@root.saved.nope}}{{/each}}",
+                &order_step(0)
+            )
+            .len(),
+            2
+        );
+        let fetch = YamlPath::root().key("configs").key("fetch").key("descr");
+        assert!(
+            problems(
+                "{{#each item.tags}}x{{else}}{{settings.nope}}{{/each}}",
+                &fetch
+            )[0]
+            .contains("settings.nope")
+        );
+    }
+
+    #[test]
+    fn a_step_sees_only_what_earlier_steps_extracted() {
+        assert!(problems("{{saved.server_id}}", &order_step(0))[0].contains("earlier"));
+        assert!(problems("{{saved.action_id}}", &order_step(1))[0].contains("earlier"));
+        assert!(
+            problems(
+                "{{saved.action_id}}",
+                &YamlPath::root().key("order").key("hoster_id")
+            )
+            .is_empty()
+        );
+        let status_step = YamlPath::root()
+            .key("order_status")
+            .key("steps")
+            .index(0)
+            .key("request");
+        assert!(problems("{{saved.action_id}}", &status_step).is_empty());
+        assert!(problems("{{polled.state}}", &status_step)[0].contains("earlier"));
     }
 
     #[test]

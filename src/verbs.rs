@@ -458,7 +458,17 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
     let plan = &runner.bound.plan;
     let store = Store::new(&site.state_dir, &plan.name);
     let mut task = store.load(task_id)?;
+    // Everything of the task that is a password stays out of messages and traces.
     redact::register(&task.password);
+    task.server_password
+        .iter()
+        .for_each(|p| redact::register(p));
+    for (name, value) in &task.saved {
+        if plan.is_secret_value(name) {
+            redact::register(&text_of(value));
+        }
+    }
+
     match task.stage {
         Stage::Finished => return Ok(status_reply(&task, TaskStatus::Finished)),
         Stage::Ordered => {}
