@@ -614,7 +614,6 @@ fn secret_values(server_password: &str) -> BTreeSet<String> {
 }
 
 /// The names the file declares, for checking the variables its templates use.
-
 fn declared(manifest: &Manifest) -> Declared {
     let names = |keys: &mut dyn Iterator<Item = &String>| keys.cloned().collect::<BTreeSet<_>>();
     let mut config: BTreeSet<String> =
