@@ -86,7 +86,21 @@ fn glob_matches(parts: &[String], text: &str) -> bool {
 /// host name.
 pub fn is_usable_address(server: &str) -> bool {
     match server.parse::<IpAddr>() {
-        Ok(ip) => !ip.is_unspecified(),
+        // Addresses that can never be a new server's: placeholders, this machine, a link,
+        // a group or the broadcast address.
+        Ok(IpAddr::V4(ip)) => {
+            !(ip.is_unspecified()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_multicast()
+                || ip.is_broadcast())
+        }
+        Ok(IpAddr::V6(ip)) => {
+            !(ip.is_unspecified()
+                || ip.is_loopback()
+                || ip.is_unicast_link_local()
+                || ip.is_multicast())
+        }
         Err(_) => {
             !server.is_empty()
                 && server.len() <= 253
@@ -110,7 +124,6 @@ mod tests {
     fn query(text: &str) -> Query {
         Query {
             at: YamlPath::root(),
-            text: text.into(),
             compiled: jsonpath_rust::parser::parse_json_path(text).unwrap(),
         }
     }
@@ -201,15 +214,16 @@ mod tests {
             "a b",
             "[\"1.2.3.4\"]",
             "-x.example",
+            "127.0.0.1",
+            "::1",
+            "169.254.1.1",
+            "fe80::1",
+            "224.0.0.1",
+            "255.255.255.255",
         ] {
             assert!(!is_usable_address(bad), "{bad}");
         }
-        for good in [
-            "203.0.113.7",
-            "2001:db8::1",
-            "vps1.example.com",
-            "127.0.0.1",
-        ] {
+        for good in ["203.0.113.7", "2001:db8::1", "vps1.example.com", "10.0.0.5"] {
             assert!(is_usable_address(good), "{good}");
         }
     }

@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use crate::protocol::TaskStatus;
+
 /// A provider file: how to order servers from one hoster.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -86,10 +88,11 @@ pub struct Api {
     /// a hoster that answers 404 while a server is still being created.
     #[serde(default)]
     pub failure_statuses: Option<Vec<StatusRange>>,
-    /// Seconds the whole verb may take, all requests and retries included (default 60).
+    /// Seconds the whole verb may take, all requests and retries included (default 60, at
+    /// most 600: the panel waits for the plugin with no timeout of its own).
     #[serde(default)]
     pub deadline_seconds: Option<u64>,
-    /// Largest answer accepted, in bytes (default 8 MiB).
+    /// Largest answer accepted, in bytes (default 8 MiB, at most 256 MiB).
     #[serde(default)]
     pub max_response_bytes: Option<u64>,
     /// A read-only request that `vps-provider check` sends to test the token and the base URL
@@ -293,15 +296,6 @@ pub struct StatusRule {
     /// default: the poll answers an error object naming the state, and later polls try again).
     #[serde(default)]
     pub otherwise: Otherwise,
-}
-
-/// The panel's task states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    InProgress,
-    Finished,
-    Error,
 }
 
 /// What an unmapped hoster state means.

@@ -20,15 +20,16 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
-const DEFAULT_MAX_RESPONSE: u64 = 8 * 1024 * 1024;
+/// `api.deadline_seconds`: lowest, default, highest.
+const DEADLINE_SECONDS: (u64, u64, u64) = (1, 60, 600);
+/// `api.max_response_bytes`: lowest, default (8 MiB), highest (256 MiB).
+const RESPONSE_BYTES: (u64, u64, u64) = (1024, 8 << 20, 256 << 20);
 const DEFAULT_MAX_PAGES: u32 = 20;
 
 /// A compiled JSONPath and where it was written.
 #[derive(Debug, Clone)]
 pub struct Query {
     pub at: YamlPath,
-    pub text: String,
     pub compiled: JpQuery,
 }
 
@@ -79,12 +80,20 @@ pub struct ApiPlan {
     pub check: Option<RequestPlan>,
 }
 
+/// A config's vars: a map whose string leaves are templates, and where it was written.
+#[derive(Debug)]
+pub struct Vars {
+    pub at: YamlPath,
+    pub tree: Tree,
+}
+
 /// One written-out configuration.
 #[derive(Debug)]
 pub struct StaticConfigPlan {
     pub id: String,
-    pub descr: String,
-    pub vars: Tree,
+    /// A template over `settings` (`"... {{settings.region}}"`).
+    pub descr: Text,
+    pub vars: Vars,
 }
 
 /// How paginated plan lists continue.
@@ -104,7 +113,7 @@ pub struct FetchPlan {
     pub filter: Option<Text>,
     pub id: Text,
     pub descr: Text,
-    pub vars: Tree,
+    pub vars: Vars,
     /// The vars as written, shown by a dry run in place of values from a plan.
     pub vars_written: Map<String, Value>,
 }
@@ -186,23 +195,47 @@ pub fn load_file(name: &str, path: &Path) -> Result<Plan, Vec<Error>> {
     Plan::compile(name, manifest, source)
 }
 
+/// Like [`load_file`], with the problems as one error: the first, and how many more there are
+/// (`validate` shows them all).
+pub fn load_checked(name: &str, path: &Path) -> Result<Plan> {
+    load_file(name, path).map_err(|mut problems| {
+        let first = problems.remove(0);
+        match problems.len() {
+            0 => first,
+            more => {
+                let help = format!(
+                    "{more} more problem(s) in this file: run `vps-provider validate {name}`"
+                );
+                let help = first
+                    .help
+                    .clone()
+                    .map_or(help.clone(), |h| format!("{h}; {help}"));
+                first.help(help)
+            }
+        }
+    })
+}
+
 /// Parses the YAML into the provider file's types, with serde's position and a suggestion.
 pub fn parse(source: &Source) -> Result<Manifest> {
-    serde_yaml_ng::from_str(&source.text).map_err(|err| {
-        let line_col = err.location().map(|l| LineCol {
-            line: l.line(),
-            col: l.column(),
-        });
-        let raw = err.to_string();
-        // serde_yaml appends " at line N column M"; the location says it better.
-        let message = raw.split(" at line ").next().unwrap_or(&raw).to_owned();
-        let mut error =
-            Error::new(message.clone()).at(Location::in_file(&source.file, line_col, &source.text));
-        if let Some(help) = suggestion(&message) {
-            error = error.help(help);
-        }
-        error
-    })
+    serde_yaml_ng::from_str(&source.text).map_err(|err| yaml_error(source, &err))
+}
+
+/// serde_yaml's error at its place, with a suggestion for a misspelt key.
+pub fn yaml_error(source: &Source, err: &serde_yaml_ng::Error) -> Error {
+    let line_col = err.location().map(|l| LineCol {
+        line: l.line(),
+        col: l.column(),
+    });
+    let raw = err.to_string();
+    // serde_yaml appends " at line N column M"; the location says it better.
+    let message = raw.split(" at line ").next().unwrap_or(&raw).to_owned();
+    let error =
+        Error::new(message.clone()).at(Location::in_file(&source.file, line_col, &source.text));
+    match suggestion(&message) {
+        Some(help) => error.help(help),
+        None => error,
+    }
 }
 
 /// "did you mean" for serde's `unknown field `x`, expected one of `a`, `b``.
@@ -284,6 +317,11 @@ impl Compiler<'_> {
         }
     }
 
+    fn vars(&mut self, at: YamlPath, vars: &IndexMap<String, Value>) -> Vars {
+        let tree = self.tree(&at, &Value::Object(vars.clone().into_iter().collect()));
+        Vars { at, tree }
+    }
+
     fn check_tree_variables(&mut self, at: &YamlPath, value: &Value) {
         match value {
             Value::String(text) => self.check_variables(at, text),
@@ -300,11 +338,7 @@ impl Compiler<'_> {
 
     fn query(&mut self, at: YamlPath, text: &str) -> Option<Query> {
         match jsonpath_rust::parser::parse_json_path(text) {
-            Ok(compiled) => Some(Query {
-                at,
-                text: text.to_owned(),
-                compiled,
-            }),
+            Ok(compiled) => Some(Query { at, compiled }),
             Err(err) => {
                 self.problem(&at, format!("`{text}` is not a JSONPath: {}", jsonpath_reason(&err.to_string())), "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
                 None
@@ -357,6 +391,28 @@ impl Compiler<'_> {
                 }
             })
             .collect()
+    }
+
+    /// `value`, or its default, when it lies within `range`.
+    fn bounded(
+        &mut self,
+        at: &YamlPath,
+        value: Option<u64>,
+        range: (u64, u64, u64),
+        why: &str,
+    ) -> u64 {
+        let (low, default, high) = range;
+        match value {
+            Some(value) if !(low..=high).contains(&value) => {
+                self.problem(
+                    at,
+                    format!("`{value}` is out of range"),
+                    format!("use {low} to {high} ({why})"),
+                );
+                default
+            }
+            value => value.unwrap_or(default),
+        }
     }
 
     fn api(&mut self, api: &manifest::Api) -> ApiPlan {
@@ -416,10 +472,18 @@ impl Compiler<'_> {
                 .as_ref()
                 .and_then(|q| self.query(at.key("error_message"), q)),
             failure_statuses,
-            deadline: api
-                .deadline_seconds
-                .map_or(DEFAULT_DEADLINE, Duration::from_secs),
-            max_response_bytes: api.max_response_bytes.unwrap_or(DEFAULT_MAX_RESPONSE),
+            deadline: Duration::from_secs(self.bounded(
+                &at.key("deadline_seconds"),
+                api.deadline_seconds,
+                DEADLINE_SECONDS,
+                "the panel waits for the plugin with no timeout of its own",
+            )),
+            max_response_bytes: self.bounded(
+                &at.key("max_response_bytes"),
+                api.max_response_bytes,
+                RESPONSE_BYTES,
+                "an answer is read into memory whole",
+            ),
             check: api.check.as_ref().map(|request| {
                 if request.method != Method::Get {
                     self.problem(
@@ -480,11 +544,8 @@ impl Compiler<'_> {
                         self.reserved_vars(&at.key("vars"), &config.vars);
                         StaticConfigPlan {
                             id: config.id.clone(),
-                            descr: config.descr.clone(),
-                            vars: self.tree(
-                                &at.key("vars"),
-                                &Value::Object(config.vars.clone().into_iter().collect()),
-                            ),
+                            descr: self.text(at.key("descr"), &config.descr),
+                            vars: self.vars(at.key("vars"), &config.vars),
                         }
                     })
                     .collect();
@@ -511,10 +572,7 @@ impl Compiler<'_> {
                         .map(|f| self.text(at.key("filter"), f)),
                     id: self.text(at.key("id"), &fetch.id),
                     descr: self.text(at.key("descr"), &fetch.descr),
-                    vars: self.tree(
-                        &at.key("vars"),
-                        &Value::Object(fetch.vars.clone().into_iter().collect()),
-                    ),
+                    vars: self.vars(at.key("vars"), &fetch.vars),
                     vars_written: fetch.vars.clone().into_iter().collect(),
                 };
                 if plan.request.method != Method::Get {
@@ -652,7 +710,6 @@ fn declared(manifest: &Manifest) -> Declared {
 fn placeholder_query(at: &YamlPath) -> Query {
     Query {
         at: at.clone(),
-        text: "$".into(),
         compiled: jsonpath_rust::parser::parse_json_path("$").expect("`$` is a JSONPath"),
     }
 }

@@ -5,7 +5,7 @@
 //! an error reply is `{"error":1,"error_message":"..."}`, with secrets redacted.
 
 use crate::redact;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -18,6 +18,29 @@ pub const VERBS: [&str; 4] = ["help", "configs", "order", "order_status"];
 pub enum Availability {
     Enabled,
     Disabled,
+}
+
+/// The panel's task states, as `order_status` says them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    InProgress,
+    Finished,
+    Error,
+}
+
+/// The name serde gives a unit enum variant (`in_progress`), for messages and tables.
+pub fn wire_name(value: &impl Serialize) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl std::fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&wire_name(self))
+    }
 }
 
 /// One orderable configuration.
@@ -44,7 +67,7 @@ pub enum Reply {
     },
     Status {
         task_id: String,
-        status: &'static str,
+        status: TaskStatus,
         server: String,
         server_password: String,
     },

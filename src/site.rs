@@ -17,6 +17,30 @@ pub const DEFAULT_PANEL_ROOT: &str = "/opt/webdir/providers";
 /// Where tasks are kept when `$VPS_PROVIDER_STATE_DIR` is not set.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/vps-provider";
 
+/// The folder of provider files: `$VPS_PROVIDER_DIR`, or the default.
+pub fn provider_dir() -> PathBuf {
+    std::env::var_os("VPS_PROVIDER_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| DEFAULT_PROVIDER_DIR.into(), PathBuf::from)
+}
+
+/// Every provider file in the provider folder, by name, sorted.
+pub fn provider_files() -> Result<Vec<(String, PathBuf)>> {
+    let dir = provider_dir();
+    let entries = std::fs::read_dir(&dir).map_err(|e| io_error("list", &dir, &e))?;
+    let mut files: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            Some((
+                e.file_name().to_str()?.strip_suffix(".yaml")?.to_owned(),
+                e.path(),
+            ))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 /// The places and overrides that apply to one provider on this site.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -34,9 +58,8 @@ impl Site {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let provider_dir = var("VPS_PROVIDER_DIR").unwrap_or_else(|| DEFAULT_PROVIDER_DIR.into());
         Site {
-            provider_file: provider_dir.join(format!("{name}.yaml")),
+            provider_file: provider_dir().join(format!("{name}.yaml")),
             secrets_file: var("VPS_PROVIDER_SECRETS").unwrap_or_else(|| {
                 Path::new(DEFAULT_PANEL_ROOT)
                     .join(name)

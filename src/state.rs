@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result, io_error};
 use crate::ids;
+use crate::protocol::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs;
@@ -31,6 +32,13 @@ pub enum Stage {
     Unknown,
     /// The server is ready; `server` and `server_password` are final.
     Finished,
+}
+
+impl Stage {
+    /// The stage's name, as the task file spells it.
+    pub fn name(self) -> String {
+        crate::protocol::wire_name(&self)
+    }
 }
 
 /// One order.
@@ -58,7 +66,7 @@ pub struct Task {
     pub server_password: Option<String>,
     /// The last status the panel was told, and why a failed order failed.
     #[serde(default)]
-    pub last_status: Option<String>,
+    pub last_status: Option<TaskStatus>,
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -155,31 +163,41 @@ impl Store {
             }
             Err(err) => return Err(io_error("read the task", &path, &err)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let damaged = |why: String| {
             Error::new(format!(
-                "the task file `{}` is damaged: {e}",
+                "the task file `{}` is damaged: {why}",
                 path.display()
             ))
             .help("restore it from a backup or check the order in the hoster's console")
-        })
+        };
+        let task: Task = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        // `save` writes to the path the id names: a file must name itself.
+        if task.id != id {
+            return Err(damaged(format!("it holds task `{}`", ids::shown(&task.id))));
+        }
+        Ok(task)
     }
 
-    /// Every task, newest first.
-    pub fn list(&self) -> Result<Vec<Task>> {
+    /// Every task, newest first, and the problems of files that are not readable tasks.
+    pub fn list(&self) -> Result<(Vec<Task>, Vec<Error>)> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
             Err(err) => return Err(io_error("list tasks in", &self.dir, &err)),
         };
         let mut tasks = Vec::new();
+        let mut problems = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name();
             if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                tasks.push(self.load(id)?);
+                match self.load(id) {
+                    Ok(task) => tasks.push(task),
+                    Err(problem) => problems.push(problem),
+                }
             }
         }
         tasks.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
-        Ok(tasks)
+        Ok((tasks, problems))
     }
 
     /// The rename is durable only once the folder is synced; a failure here loses nothing
@@ -239,7 +257,8 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(store.dir()), 0o700);
         assert_eq!(mode(&store.path_of(&a.id)), 0o600);
-        assert_eq!(store.list().unwrap().len(), 2);
+        assert_eq!(store.list().unwrap().0.len(), 2);
+        assert_eq!(Stage::Finished.name(), "finished");
     }
 
     #[test]

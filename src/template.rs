@@ -7,7 +7,7 @@
 //!
 //! Variables: `settings`, `secrets`, `config` (id, descr and its vars), `task` (id,
 //! config_id), `saved` (kept at order time), `polled` (this poll's answers), `item` (a plan,
-//! while building configs). Helpers are listed in [`HELPERS`].
+//! while building configs). Helpers are listed by [`helper_names`].
 
 use crate::position::YamlPath;
 use base64::Engine;
@@ -17,42 +17,10 @@ use handlebars::{
 };
 use serde_json::Value;
 
-/// The helpers this project adds to handlebars' own (`eq`, `ne`, `gt`, `lt`, `and`, `or`,
-/// `not`, `len`, `if`, `each`, `with`, `lookup`), with a line of help each.
-pub const HELPERS: &[(&str, &str)] = &[
-    (
-        "password",
-        "the strong random password generated once for this order (kept with the task)",
-    ),
-    ("uuid", "a new random UUID"),
-    ("base64", "base64 of a text: `{{base64 text}}`"),
-    ("json", "a value as JSON text: `{{json settings.ssh_keys}}`"),
-    (
-        "default",
-        "the value, or a fallback when it is null or empty: `{{default x \"none\"}}`",
-    ),
-    (
-        "human_size",
-        "a size in friendly units: `{{human_size item.memory \"MB\"}}` → `2 GB`",
-    ),
-    (
-        "fixed",
-        "a number with fixed decimals: `{{fixed item.price 2}}` → `5.00`",
-    ),
-    (
-        "contains",
-        "whether a list holds a value, or a text holds a part",
-    ),
-    ("concat", "texts joined: `{{concat a \"-\" b}}`"),
-    (
-        "find",
-        "the first object of a list whose field equals a value: `{{#with (find item.prices \"location\" settings.region)}}...{{/with}}`",
-    ),
-    (
-        "pluck",
-        "one field of every object of a list: `{{contains (pluck item.locations \"name\") settings.region}}`",
-    ),
-];
+/// The helpers this project adds to handlebars' own (the README says what each does).
+pub fn helper_names() -> impl Iterator<Item = &'static str> + Clone {
+    std::iter::once("password").chain(VALUE_HELPERS.iter().map(|(name, _)| *name))
+}
 
 /// A compiled template.
 #[derive(Debug, Clone)]
@@ -216,7 +184,8 @@ fn describe(error: &RenderError) -> String {
 
 /// `{{ a.b.c }}` and nothing else → `["a","b","c"]`.
 fn single_lookup(text: &str) -> Option<Vec<String>> {
-    let inner = text.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    // Only the braces' inside is trimmed: `" {{x}} "` is text with spaces, not a lookup.
+    let inner = text.strip_prefix("{{")?.strip_suffix("}}")?.trim();
     let is_name = |s: &str| {
         !s.is_empty()
             && s.chars()
@@ -331,7 +300,11 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
         let [value, digits] = args else {
             return Err("takes a number and a count of decimals".into());
         };
-        let digits = number(digits)? as usize;
+        let digits = number(digits)?;
+        if !(0.0..=20.0).contains(&digits) {
+            return Err(format!("takes 0 to 20 decimals, not {digits}"));
+        }
+        let digits = digits as usize;
         Ok(Value::String(format!("{:.digits$}", number(value)?)))
     }),
     ("contains", |args| {
@@ -445,6 +418,18 @@ mod tests {
             templates.render_tree(&tree, &context).unwrap(),
             json!({"os_id": 1868, "name": "bx-7", "n": 3, "keys": [1, 2]})
         );
+    }
+
+    #[test]
+    fn spaces_around_a_lookup_make_it_text() {
+        let mut templates = Templates::new();
+        let tree = templates
+            .compile_tree(&YamlPath::root(), &json!({"n": " {{settings.n}} "}))
+            .unwrap();
+        let body = templates
+            .render_tree(&tree, &json!({"settings": {"n": 5}}))
+            .unwrap();
+        assert_eq!(body, json!({"n": " 5 "}));
     }
 
     #[test]

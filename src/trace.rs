@@ -126,13 +126,21 @@ fn cut(text: &str) -> String {
 /// (created 0600), or none. A log that cannot be opened is skipped: the panel's reply matters
 /// more than the log.
 pub fn from_env() -> Option<Trace<std::fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let path = std::env::var_os("VPS_PROVIDER_LOG").filter(|p| !p.is_empty())?;
+    // Not through a symlink, never blocking on a FIFO, only into a regular file that no one
+    // else can read (an existing log keeps its contents but loses wider permissions).
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .ok()?;
     let mut trace = Trace::new(file);
     let argv: Vec<String> = std::env::args().collect();

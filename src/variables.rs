@@ -204,7 +204,7 @@ fn is_helper(path: &Path) -> bool {
 }
 
 fn known_helper(name: &str, scope: &Scope, problems: &mut Vec<String>) {
-    let ours = crate::template::HELPERS.iter().map(|(helper, _)| *helper);
+    let ours = crate::template::helper_names();
     if !ours.clone().any(|h| h == name) && !BUILTIN_HELPERS.contains(&name) {
         problems.push(format!(
             "there is no helper `{name}`{}",

@@ -7,9 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::manifest::TaskStatus;
 use crate::password;
-use crate::plan::{self, Bound, ConfigsPlan};
+use crate::plan::{self, Bound, ConfigsPlan, Vars};
+use crate::protocol::TaskStatus;
 use crate::protocol::{Availability, Configuration, Reply, VERBS};
 use crate::redact;
 use crate::runner::{CallError, Observer, Runner, with_query};
@@ -76,24 +76,7 @@ impl Verb {
 /// Loads the provider file and binds it to the site. With several problems, the first is
 /// reported and the rest counted (`validate` shows them all).
 pub fn load(name: &str, site: &Site) -> Result<Bound> {
-    let plan = plan::load_file(name, &site.provider_file).map_err(|mut problems| {
-        let first = problems.remove(0);
-        match problems.len() {
-            0 => first,
-            more => {
-                let help = format!(
-                    "{} more problem(s) in this file: run `vps-provider validate {name}`",
-                    more
-                );
-                let help = first
-                    .help
-                    .clone()
-                    .map_or(help.clone(), |h| format!("{h}; {help}"));
-                first.help(help)
-            }
-        }
-    })?;
-    plan.bind(site)
+    plan::load_checked(name, &site.provider_file)?.bind(site)
 }
 
 /// Answers one verb for provider `name`.
@@ -163,30 +146,23 @@ impl ResolvedConfig {
 pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
     let plan = &runner.bound.plan;
     let base = Value::Object(runner.base_context());
-    let render_vars =
-        |tree, context: &Value, at: &crate::position::YamlPath| -> Result<Map<String, Value>> {
-            match plan.templates.render_tree(tree, context) {
-                Ok(Value::Object(vars)) => Ok(vars),
-                Ok(_) => Ok(Map::new()),
-                Err(e) => Err(plan
-                    .source
-                    .error(at, format!("cannot fill in the vars: {e}"))),
-            }
-        };
+    let render_vars = |vars: &Vars, context: &Value| -> Result<Map<String, Value>> {
+        let rendered = plan.templates.render_tree(&vars.tree, context);
+        let rendered = rendered.map_err(|e| {
+            plan.source
+                .error(&vars.at, format!("cannot fill in the vars: {e}"))
+        })?;
+        // A `vars` map renders to a map.
+        Ok(rendered.as_object().cloned().unwrap_or_default())
+    };
     match &plan.configs {
         ConfigsPlan::Static(list) => list
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let at = crate::position::YamlPath::root()
-                    .key("configs")
-                    .key("static")
-                    .index(i)
-                    .key("vars");
+            .map(|c| {
                 Ok(ResolvedConfig {
                     id: c.id.clone(),
-                    descr: c.descr.clone(),
-                    vars: render_vars(&c.vars, &base, &at)?,
+                    descr: runner.render(&c.descr, &base)?,
+                    vars: render_vars(&c.vars, &base)?,
                 })
             })
             .collect(),
@@ -240,7 +216,7 @@ pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
                         .help(ids::RULE));
                 }
                 let descr = runner.render(&fetch.descr, &context)?;
-                let vars = render_vars(&fetch.vars, &context, &fetch.id.at)?;
+                let vars = render_vars(&fetch.vars, &context)?;
                 if configs.iter().any(|c: &ResolvedConfig| c.id == id) {
                     return Err(plan
                         .source
@@ -436,11 +412,7 @@ fn status_reply(task: &Task, status: TaskStatus) -> Reply {
     let finished = status == TaskStatus::Finished;
     Reply::Status {
         task_id: task.id.clone(),
-        status: match status {
-            TaskStatus::InProgress => "in_progress",
-            TaskStatus::Finished => "finished",
-            TaskStatus::Error => "error",
-        },
+        status,
         server: if finished {
             task.server.clone().unwrap_or_default()
         } else {
@@ -535,9 +507,9 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
     }
     let reply = status_reply(&task, outcome);
     if let Reply::Status { status, .. } = &reply
-        && (task.stage == Stage::Finished || task.last_status.as_deref() != Some(status))
+        && (task.stage == Stage::Finished || task.last_status != Some(*status))
     {
-        task.last_status = Some((*status).to_owned());
+        task.last_status = Some(*status);
         store.save(&task)?;
     }
     Ok(reply)

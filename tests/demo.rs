@@ -21,7 +21,7 @@ fn the_demo_runs_the_whole_conversation() {
     }
     assert!(stdout.contains("\"status\":\"in_progress\""), "{stdout}");
     assert!(
-        stdout.contains("\"status\":\"finished\",\"server\":\"127.0.0.1\""),
+        stdout.contains("\"status\":\"finished\",\"server\":\"192.0.2.10\""),
         "{stdout}"
     );
 }

@@ -160,7 +160,7 @@ fn serve(mut request: tiny_http::Request, polls: &AtomicU32) {
             } else {
                 (
                     200,
-                    json!({"server": {"id": 101, "status": "running", "ipv4": "127.0.0.1"}}),
+                    json!({"server": {"id": 101, "status": "running", "ipv4": "192.0.2.10"}}),
                 )
             }
         }

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result, io_error};
 use crate::ids;
 use crate::plan::{self, Plan};
-use crate::site::Site;
+use crate::site::{self, Site};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -44,22 +44,25 @@ pub fn secrets_template(plan: &Plan) -> String {
     );
     for (name, decl) in &plan.secrets {
         if let Some(description) = &decl.description {
-            text.push_str(&format!("\n# {description}\n"));
+            text.push('\n');
+            // Every line of a description is a comment, or the file would not parse.
+            description
+                .lines()
+                .for_each(|line| text.push_str(&format!("# {line}\n")));
         }
         text.push_str(&format!("{name}=\n"));
     }
     if !plan.settings.is_empty() {
-        text.push_str("\n# Settings: uncomment to change the provider file's default.\n");
+        text.push_str("\n# Settings: uncomment a line to change the provider file's default;\n");
+        text.push_str("# a setting without a default must be set.\n");
         for (name, default) in &plan.settings {
-            let shown = match default {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            if default.is_null() {
-                text.push_str(&format!("{name}=\n"));
-            } else {
-                text.push_str(&format!("# {name}={shown}\n"));
+            match default {
+                serde_json::Value::Null => text.push_str(&format!("{name}=\n")),
+                // One line each: a text with a line break is shown as JSON.
+                serde_json::Value::String(s) if !s.contains('\n') => {
+                    text.push_str(&format!("# {name}={s}\n"))
+                }
+                other => text.push_str(&format!("# {name}={other}\n")),
             }
         }
     }
@@ -72,13 +75,7 @@ fn load_valid(name: &str) -> Result<Plan> {
             Error::new(format!("`{}` is not a provider name", ids::shown(name))).help(ids::RULE),
         );
     }
-    let site = Site::from_env(name);
-    plan::load_file(name, &site.provider_file).map_err(|mut problems| {
-        let count = problems.len();
-        let first = problems.remove(0);
-        let help = format!("{count} problem(s): run `vps-provider validate {name}`");
-        Error::new(format!("cannot install `{name}`: {}", first.one_line())).help(help)
-    })
+    plan::load_checked(name, &Site::from_env(name).provider_file)
 }
 
 fn make_dir(path: &Path, mode: u32) -> Result<()> {
@@ -210,48 +207,45 @@ pub struct Listed {
     pub file: PathBuf,
     pub installed: bool,
     pub state: String,
+    /// The provider file's own `description`.
+    pub description: String,
 }
 
 /// Every provider file in the provider folder, with its state on this site.
-pub fn list(provider_dir: &Path, root: &Path) -> Result<Vec<Listed>> {
-    let entries = fs::read_dir(provider_dir).map_err(|e| io_error("list", provider_dir, &e))?;
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".yaml"))
-                .map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    Ok(names
+pub fn list(root: &Path) -> Result<Vec<Listed>> {
+    Ok(site::provider_files()?
         .into_iter()
-        .map(|name| {
+        .map(|(name, file)| {
             let mut site = Site::from_env(&name);
-            site.provider_file = provider_dir.join(format!("{name}.yaml"));
             let layout = Layout::new(root, &name);
             if std::env::var_os("VPS_PROVIDER_SECRETS").is_none() {
                 site.secrets_file = layout.secrets.clone();
             }
-            let state = match plan::load_file(&name, &site.provider_file) {
-                Err(problems) => format!(
-                    "invalid ({} problem(s): run `vps-provider validate {name}`)",
-                    problems.len()
+            let (state, description) = match plan::load_file(&name, &file) {
+                Err(problems) => (
+                    format!(
+                        "invalid ({} problem(s): run `vps-provider validate {name}`)",
+                        problems.len()
+                    ),
+                    String::new(),
                 ),
-                Ok(plan) => match plan.bind(&site) {
-                    Err(err) => format!("broken: {}", err.one_line()),
-                    Ok(bound) => match bound.disabled_because {
-                        Some(reason) => format!("disabled: {reason}"),
-                        None => "enabled".into(),
-                    },
-                },
+                Ok(plan) => {
+                    let description = plan.description.clone().unwrap_or_default();
+                    let state = match plan.bind(&site) {
+                        Err(err) => format!("broken: {}", err.one_line()),
+                        Ok(bound) => bound
+                            .disabled_because
+                            .map_or_else(|| "enabled".into(), |why| format!("disabled: {why}")),
+                    };
+                    (state, description)
+                }
             };
             Listed {
                 installed: layout.is_installed(),
-                file: site.provider_file,
+                file,
                 name,
                 state,
+                description,
             }
         })
         .collect())

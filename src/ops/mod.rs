@@ -129,6 +129,11 @@ pub enum Command {
 
 /// Runs the operator's command line (without the program name).
 pub fn main(args: Vec<OsString>) -> ExitCode {
+    // A bug must not print a raw panic (which may quote a secret): one redacted line instead.
+    std::panic::set_hook(Box::new(|info| {
+        let what = crate::redact::clean(&info.to_string());
+        eprintln!("internal error (a bug in vps-provider): {what}; please report it");
+    }));
     let cli = match Cli::try_parse_from(
         std::iter::once(OsString::from(crate::OPERATOR_NAME)).chain(args),
     ) {
@@ -151,7 +156,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         } => return run(&name, &verb, dry_run, verbose),
         Command::Validate { files, format } => {
             let files: Vec<(String, PathBuf)> = if files.is_empty() {
-                match every_provider_file() {
+                match site::provider_files() {
                     Ok(files) => files,
                     Err(err) => return failed(&err),
                 }
@@ -170,14 +175,20 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         }
         Command::Install { name, root } => install::install(&name, &root).map(print_lines),
         Command::Uninstall { name, root } => install::uninstall(&name, &root).map(print_lines),
-        Command::List { root } => install::list(&provider_dir(), &root).map(|listed| {
+        Command::List { root } => install::list(&root).map(|listed| {
             for p in listed {
                 let installed = if p.installed {
                     "installed"
                 } else {
                     "not installed"
                 };
-                println!("{}\t{}\t{installed}\t{}", p.name, p.file.display(), p.state);
+                println!(
+                    "{}\t{}\t{installed}\t{}\t{}",
+                    p.name,
+                    p.file.display(),
+                    p.state,
+                    p.description
+                );
             }
         }),
         Command::Check { name } => check::run(&name).map(|line| println!("{line}")),
@@ -200,26 +211,6 @@ fn print_lines(lines: Vec<String>) {
     lines.iter().for_each(|line| println!("{line}"));
 }
 
-fn provider_dir() -> PathBuf {
-    std::env::var_os("VPS_PROVIDER_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| site::DEFAULT_PROVIDER_DIR.into(), PathBuf::from)
-}
-
-fn every_provider_file() -> Result<Vec<(String, PathBuf)>, Error> {
-    let dir = provider_dir();
-    let entries = std::fs::read_dir(&dir).map_err(|e| crate::error::io_error("list", &dir, &e))?;
-    let mut files: Vec<(String, PathBuf)> = entries
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.strip_suffix(".yaml")?.to_owned();
-            Some((name, e.path()))
-        })
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// `run`: the verb as the panel would get it, or its requests shown (dry) or traced.
 fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode {
     let mut site = Site::from_env(name);
@@ -233,9 +224,11 @@ fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode 
         } else {
             None
         };
-        return verbs::answer(name, &site, &verb, observer)
-            .unwrap_or_else(|e| Reply::error(&e.one_line()))
-            .print();
+        let answer = std::panic::AssertUnwindSafe(|| {
+            verbs::answer(name, &site, &verb, observer)
+                .unwrap_or_else(|e| Reply::error(&e.one_line()))
+        });
+        return crate::guarded(answer).print();
     }
     // A dry run records nothing: it works on a copy of the task store.
     let scratch = match tempfile::tempdir() {

@@ -4,11 +4,14 @@ use crate::error::Result;
 use crate::site::Site;
 use crate::state::{self, Stage, Store};
 
-/// The table `tasks` prints.
+/// The table `tasks` prints. Files that are not readable tasks are reported on stderr.
 pub fn table(name: &str) -> Result<String> {
     let site = Site::from_env(name);
     let store = Store::new(&site.state_dir, name);
-    let tasks = store.list()?;
+    let (tasks, problems) = store.list()?;
+    for problem in problems {
+        eprint!("{}", crate::redact::clean(&problem.report()));
+    }
     if tasks.is_empty() {
         return Ok(format!("no tasks in {}\n", store.dir().display()));
     }
@@ -16,13 +19,7 @@ pub fn table(name: &str) -> Result<String> {
     let rows: Vec<[String; 6]> = tasks
         .iter()
         .map(|task| {
-            let stage = match task.stage {
-                Stage::Ordering => "ordering",
-                Stage::Ordered => "ordered",
-                Stage::Refused => "refused",
-                Stage::Unknown => "unknown",
-                Stage::Finished => "finished",
-            };
+            let stage = task.stage.name();
             [
                 task.id.clone(),
                 task.config_id.clone(),

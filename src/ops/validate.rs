@@ -5,9 +5,8 @@
 //! schema (every structural problem at once), then the plan (JSONPath, templates, variables,
 //! ids, statuses).
 
-use crate::error::{Error, Location, Source};
+use crate::error::{Error, Source};
 use crate::plan::{self, Plan};
-use crate::position::LineCol;
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -25,20 +24,10 @@ pub fn problems(name: &str, path: &Path) -> Vec<Error> {
     let document: Value = match serde_yaml_ng::from_str(&source.text) {
         Ok(document) => document,
         Err(err) => {
-            let line_col = err.location().map(|l| LineCol {
-                line: l.line(),
-                col: l.column(),
-            });
-            let message = err.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_owned();
+            let error = plan::yaml_error(&source, &err);
+            let message = format!("this is not valid YAML: {}", error.message);
             return vec![
-                Error::new(format!("this is not valid YAML: {message}"))
-                    .at(Location::in_file(path, line_col, &source.text))
-                    .help("check indentation and quoting around this place"),
+                Error { message, ..error }.help("check indentation and quoting around this place"),
             ];
         }
     };
