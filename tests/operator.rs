@@ -519,3 +519,50 @@ fn the_readme_operator_examples_run() {
         "the README's uninstall removed the link"
     );
 }
+
+#[test]
+fn basic_auth_and_query_keys_are_hidden_in_their_encoded_forms() {
+    let yaml = fixture("providers/testhost.yaml").replace(
+        "  auth:\n    bearer: \"{{secrets.token}}\"",
+        "  auth:\n    basic: { username: admin, password: \"{{secrets.token}}\" }\n  headers:\n    X-Key: \"{{secrets.token}}\"",
+    );
+    let plugin =
+        Plugin::new("testhost", &yaml, "http://127.0.0.1:9").secrets("token=S3cr3t+Tok/en==\n");
+    let stdout =
+        text(&operator(&["run", "testhost", "order", "1", "--dry-run"], &plugin.env).stdout);
+    assert!(
+        stdout.contains("-H 'Authorization: Basic ***'") && stdout.contains("-H 'X-Key: ***'"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("S3cr3t") && !stdout.contains("UzNjcjN0"),
+        "{stdout}"
+    );
+
+    let yaml = fixture("providers/testhost.yaml").replace(
+        "  auth:\n    bearer: \"{{secrets.token}}\"",
+        "  auth:\n    query: { name: key, value: \"{{secrets.token}}\" }",
+    );
+    let plugin =
+        Plugin::new("testhost", &yaml, "http://127.0.0.1:9").secrets("token=S3cr3t+Tok/en==\n");
+    let stdout =
+        text(&operator(&["run", "testhost", "order", "1", "--dry-run"], &plugin.env).stdout);
+    assert!(stdout.contains("/servers?key=***'"), "{stdout}");
+    assert!(!stdout.contains("S3cr3t"), "{stdout}");
+}
+
+#[test]
+fn numbers_out_of_range_are_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("testhost.yaml");
+    let yaml = fixture("providers/testhost.yaml").replace(
+        "deadline_seconds: 3",
+        "deadline_seconds: 18446744073709551615",
+    );
+    std::fs::write(&file, yaml).unwrap();
+    let stdout = text(&operator(&["validate", file.to_str().unwrap()], &[]).stdout);
+    assert!(
+        stdout.contains("is out of range") && stdout.contains("use 1 to 600"),
+        "{stdout}"
+    );
+}

@@ -439,3 +439,48 @@ fn settings_from_the_secrets_file_override_defaults() {
     plugin.run(&["order", "1"]).ok();
     create.assert();
 }
+
+#[test]
+fn failure_statuses_can_let_a_not_found_through_as_an_answer() {
+    // Some hosters answer 404 for a server that is still being created.
+    let yaml = fixture("providers/testhost.yaml").replace(
+        "  deadline_seconds: 3",
+        "  deadline_seconds: 3\n  failure_statuses: [\"300-403\", \"405-599\"]",
+    );
+    let mut server = Server::new();
+    let plugin = with_yaml(&server, &yaml);
+    order_ok(&mut server);
+    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .mock("GET", "/servers/42")
+        .with_status(404)
+        .with_body(r#"{"server":{"status":"initializing"}}"#)
+        .expect(1)
+        .create();
+    poll(&mut server, server_answer("running", json!("203.0.113.7")));
+    assert_eq!(
+        plugin.run(&["order_status", &task_id]).ok()["status"],
+        "in_progress"
+    );
+    assert_eq!(
+        plugin.run(&["order_status", &task_id]).ok()["status"],
+        "finished"
+    );
+}
+
+#[test]
+fn a_static_descr_is_a_template_over_settings() {
+    let yaml = fixture("providers/testhost.yaml").replace(
+        "descr: \"Small: 1 vCPU, 2 GB RAM\"",
+        "descr: \"Small in {{settings.region}}\"",
+    );
+    let server = Server::new();
+    let plugin = with_yaml(&server, &yaml).secrets(&format!("token={TOKEN}\nregion=nbg1\n"));
+    assert_eq!(
+        plugin.run(&["configs"]).ok()["configurations"][0]["descr"],
+        "Small in nbg1"
+    );
+}
