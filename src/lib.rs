@@ -19,6 +19,7 @@ pub mod redact;
 pub mod runner;
 pub mod site;
 pub mod state;
+pub mod suggest;
 pub mod template;
 pub mod trace;
 pub mod variables;

@@ -11,6 +11,7 @@ use crate::manifest::{self, Configs, Manifest, Method, Otherwise, ProviderStatus
 use crate::position::{LineCol, YamlPath};
 use crate::redact;
 use crate::site::{self, Site};
+use crate::suggest;
 use crate::template::{Template, Templates, Tree};
 use crate::variables::{self, Declared, Scope};
 use indexmap::IndexMap;
@@ -245,22 +246,7 @@ fn suggestion(message: &str) -> Option<String> {
         .or_else(|| message.find("unknown variant"))?;
     let ticks: Vec<&str> = message[start..].split('`').skip(1).step_by(2).collect();
     let (unknown, expected) = ticks.split_first()?;
-    let best = expected
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
-        .filter(|(score, _)| *score > 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    Some(match best {
-        Some((_, candidate)) => format!("did you mean `{candidate}`?"),
-        None => format!(
-            "valid here: {}",
-            expected
-                .iter()
-                .map(|e| format!("`{e}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    })
+    Some(suggest::help(unknown, expected.iter().copied()))
 }
 
 /// Collects problems while compiling, so `validate` can show them all at once.
@@ -835,18 +821,12 @@ impl Plan {
                     .chain(self.settings.keys())
                     .map(String::as_str)
                     .collect();
-                let near = known.iter().copied().max_by(|a, b| {
-                    strsim::jaro_winkler(&entry.name, a)
-                        .total_cmp(&strsim::jaro_winkler(&entry.name, b))
-                });
-                let help = match near {
-                    Some(near) if strsim::jaro_winkler(&entry.name, near) > 0.75 => {
-                        format!("did you mean `{near}`?")
-                    }
-                    _ if known.is_empty() => {
+                let help = match suggest::closest(&entry.name, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None if known.is_empty() => {
                         "this provider takes no secrets or settings".to_owned()
                     }
-                    _ => format!("this provider knows: {}", known.join(", ")),
+                    None => format!("this provider knows: {}", known.join(", ")),
                 };
                 return Err(Error::new(format!(
                     "`{}` is neither a secret nor a setting of `{}`",

@@ -71,6 +71,32 @@ pub struct Task {
     pub message: Option<String>,
 }
 
+impl Task {
+    /// A task about to be ordered: recorded with a fresh id by [`Store::create`].
+    pub fn new(
+        provider: &str,
+        config_id: &str,
+        config: Map<String, Value>,
+        password: String,
+    ) -> Self {
+        Task {
+            id: String::new(),
+            provider: provider.to_owned(),
+            config_id: config_id.to_owned(),
+            config,
+            created: now_secs(),
+            stage: Stage::Ordering,
+            password,
+            hoster_id: None,
+            saved: Map::new(),
+            server: None,
+            server_password: None,
+            last_status: None,
+            message: None,
+        }
+    }
+}
+
 /// The tasks of one provider: `<state dir>/<provider>/<task id>.json`.
 pub struct Store {
     dir: PathBuf,
@@ -229,21 +255,7 @@ mod tests {
     use super::*;
 
     fn task() -> Task {
-        Task {
-            id: String::new(),
-            provider: "demo".into(),
-            config_id: "1".into(),
-            config: Map::new(),
-            created: now_secs(),
-            stage: Stage::Ordering,
-            password: "pw".into(),
-            hoster_id: None,
-            saved: Map::new(),
-            server: None,
-            server_password: None,
-            last_status: None,
-            message: None,
-        }
+        Task::new("demo", "1", Map::new(), "pw".into())
     }
 
     #[test]

@@ -246,11 +246,8 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
 }
 
 fn did_you_mean<'n>(name: &str, candidates: impl Iterator<Item = &'n str>) -> String {
-    candidates
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!("; did you mean `{c}`?"))
+    crate::suggest::closest(name, candidates)
+        .map(|c| format!("; did you mean `{c}`?"))
         .unwrap_or_default()
 }
 

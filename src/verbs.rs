@@ -14,7 +14,7 @@ use crate::protocol::{Availability, Configuration, Reply, VERBS};
 use crate::redact;
 use crate::runner::{CallError, Observer, Runner, with_query};
 use crate::site::Site;
-use crate::state::{self, Stage, Store, Task};
+use crate::state::{Stage, Store, Task};
 use crate::template::{is_truthy, text_of};
 use crate::{extract, manifest::Method};
 use serde_json::{Map, Value, json};
@@ -282,21 +282,12 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     let password = password::generate().map_err(Error::new)?;
     redact::register(&password);
     let store = Store::new(&site.state_dir, &plan.name);
-    let mut task = store.create(Task {
-        id: String::new(),
-        provider: plan.name.clone(),
-        config_id: config.id.clone(),
-        config: config.vars.clone(),
-        created: state::now_secs(),
-        stage: Stage::Ordering,
+    let mut task = store.create(Task::new(
+        &plan.name,
+        &config.id,
+        config.vars.clone(),
         password,
-        hoster_id: None,
-        saved: Map::new(),
-        server: None,
-        server_password: None,
-        last_status: None,
-        message: None,
-    })?;
+    ))?;
     let mut bought = false;
     for (index, step) in plan.order.steps.iter().enumerate() {
         let context = task_context(runner, &task, &config.as_context(), None);

@@ -95,32 +95,28 @@ pub fn install(name: &str, root: &Path) -> Result<Vec<String>> {
         .map_err(|e| Error::new(format!("cannot find this binary: {e}")))?;
     let mut done = Vec::new();
     make_dir(layout.plugin.parent().expect("bin/ has a parent"), 0o755)?;
+    let link = || {
+        std::os::unix::fs::symlink(&exe, &layout.plugin)
+            .map_err(|e| io_error("link", &layout.plugin, &e))
+    };
+    let linked = format!("{} -> {}", layout.plugin.display(), exe.display());
     match fs::symlink_metadata(&layout.plugin) {
         Ok(_) if layout.is_installed() => {
             done.push(format!("already linked: {}", layout.plugin.display()))
         }
+        // A link to another binary (an older build, another path) is replaced.
         Ok(meta) if meta.file_type().is_symlink() => {
             fs::remove_file(&layout.plugin).map_err(|e| io_error("replace", &layout.plugin, &e))?;
-            std::os::unix::fs::symlink(&exe, &layout.plugin)
-                .map_err(|e| io_error("link", &layout.plugin, &e))?;
-            done.push(format!(
-                "relinked: {} -> {}",
-                layout.plugin.display(),
-                exe.display()
-            ));
+            link()?;
+            done.push(format!("relinked: {linked}"));
         }
         Ok(_) => {
             return Err(Error::new(format!("`{}` exists and is not a symlink", layout.plugin.display()))
                 .help("it may be a hand-written plugin: move it away first if vps-provider should replace it"));
         }
         Err(_) => {
-            std::os::unix::fs::symlink(&exe, &layout.plugin)
-                .map_err(|e| io_error("link", &layout.plugin, &e))?;
-            done.push(format!(
-                "linked: {} -> {}",
-                layout.plugin.display(),
-                exe.display()
-            ));
+            link()?;
+            done.push(format!("linked: {linked}"));
         }
     }
     make_dir(layout.secrets.parent().expect("etc/ has a parent"), 0o700)?;

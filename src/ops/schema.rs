@@ -50,7 +50,7 @@ pub fn problems(source: &Source, document: &Value) -> Vec<Error> {
                 ValidationErrorKind::AdditionalProperties { unexpected } => {
                     let allowed = allowed_keys(&schema, error.schema_path().as_str());
                     let key = unexpected.first().cloned().unwrap_or_default();
-                    let help = suggest(&key, &allowed);
+                    let help = crate::suggest::help(&key, allowed.iter().map(String::as_str));
                     source
                         .error(&at.key(&key), format!("unknown key `{key}`"))
                         .help(help)
@@ -65,7 +65,10 @@ pub fn problems(source: &Source, document: &Value) -> Vec<Error> {
                     let written = error.instance().as_str().unwrap_or_default().to_owned();
                     source
                         .error(&at, error.to_string())
-                        .help(suggest(&written, &allowed))
+                        .help(crate::suggest::help(
+                            &written,
+                            allowed.iter().map(String::as_str),
+                        ))
                 }
                 _ => source
                     .error(&at, error.to_string())
@@ -86,24 +89,4 @@ fn allowed_keys(schema: &Value, schema_path: &str) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|props| props.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-fn suggest(key: &str, allowed: &[String]) -> String {
-    let best = allowed
-        .iter()
-        .map(|candidate| (strsim::jaro_winkler(key, candidate), candidate))
-        .filter(|(score, _)| *score > 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0));
-    match best {
-        Some((_, candidate)) => format!("did you mean `{candidate}`?"),
-        None if allowed.is_empty() => "remove it".into(),
-        None => format!(
-            "valid here: {}",
-            allowed
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
 }
