@@ -1,6 +1,6 @@
 //! Entry point: the file name in argv[0] decides the mode. Called as `vps-provider` it is the
 //! operator's tool; under any other name (a symlink such as
-//! `/opt/webdir/providers/hetzner/bin/hetzner`) it is that provider's plugin for the panel.
+//! `/opt/webdir/providers/acme/bin/acme`) it is that provider's plugin for the panel.
 
 use std::path::Path;
 use std::process::ExitCode;

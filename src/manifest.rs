@@ -70,7 +70,7 @@ pub struct SecretDecl {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
-    /// Base URL that request paths are appended to, e.g. `https://api.hetzner.cloud/v1`.
+    /// Base URL that request paths are appended to, e.g. `https://api.example.com/v1`.
     /// `$VPS_PROVIDER_BASE_URL` replaces it for one run (staging APIs, mock servers).
     pub base_url: String,
     /// How requests authenticate.

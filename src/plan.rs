@@ -742,7 +742,7 @@ impl Plan {
                 c.problem(
                     &YamlPath::root().key("secrets").key(secret).key("env"),
                     "the variable name is empty",
-                    "name a variable, e.g. `HCLOUD_TOKEN`, or leave `env` out",
+                    "name a variable, e.g. `ACME_TOKEN`, or leave `env` out",
                 );
             }
         }
