@@ -566,3 +566,34 @@ fn numbers_out_of_range_are_problems() {
         "{stdout}"
     );
 }
+
+#[test]
+fn no_source_file_names_a_hoster() {
+    // A hoster is a provider file, never code: a hoster's name in src/ would be a special case.
+    let hosters = [
+        "hetzner",
+        "digitalocean",
+        "vultr",
+        "linode",
+        "timeweb",
+        "hcloud",
+    ];
+    let mut stack = vec![repo_file("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+            for hoster in hosters {
+                assert!(
+                    !text.contains(hoster),
+                    "{} names `{hoster}`",
+                    path.display()
+                );
+            }
+        }
+    }
+}
