@@ -3,23 +3,25 @@
 
 mod common;
 
-use common::{Plugin, Run, fixture};
+use common::{
+    Plugin, Received, assert_bad_token, assert_error_says, assert_needs_token,
+    assert_order_rate_limited, assert_poll_rate_limited, assert_token_from_env, authed,
+    capture_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply, json_post, once,
+    pair, rate_limited, received_json, task_id, task_reply,
+};
 use mockito::{Matcher, Mock, Server};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
 const DROPLET: &str = "/v2/droplets/512345678";
 
 fn plugin(server: &Server) -> Plugin {
-    Plugin::shipped("digitalocean", &server.url()).secrets("token=tok\n")
+    Plugin::shipped("digitalocean", &server.url()).secrets(common::SECRETS)
 }
 
 /// GET /v2/sizes?per_page=200, answered with `body`.
 fn sizes(server: &mut Server, body: &str) -> Mock {
-    server
-        .mock("GET", "/v2/sizes")
+    authed(server, "GET", "/v2/sizes")
         .match_query(Matcher::UrlEncoded("per_page".into(), "200".into()))
-        .match_header("authorization", "Bearer tok")
         .with_status(200)
         .with_header("content-type", "application/json")
         .with_body(body)
@@ -28,61 +30,22 @@ fn sizes(server: &mut Server, body: &str) -> Mock {
 
 /// One answer to GET /v2/droplets/512345678, in the order created.
 fn droplet(server: &mut Server, status: usize, body: &str) -> Mock {
-    server
-        .mock("GET", DROPLET)
-        .match_header("authorization", "Bearer tok")
-        .with_status(status)
-        .with_header("content-type", "application/json")
-        .with_body(body)
-        .expect(1)
-        .create()
+    let get = authed(server, "GET", DROPLET).with_header("content-type", "application/json");
+    once(get, status, body)
 }
 
 /// POST /v2/droplets accepted; the body it got is kept in the returned cell.
-fn create(server: &mut Server) -> (Mock, Arc<Mutex<Vec<u8>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let keep = received.clone();
-    let answer = fixture("hosters/digitalocean/create.json");
-    let mock = server
-        .mock("POST", "/v2/droplets")
-        .match_header("authorization", "Bearer tok")
-        .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(json!({
-            "region": "fra1",
-            "size": "s-1vcpu-2gb",
-            "image": "rockylinux-9-x64",
-            "ssh_keys": [],
-            "tags": ["bitrix-env"],
-        })))
-        .with_status(202)
-        .with_header("content-type", "application/json")
-        .with_body_from_request(move |request| {
-            *keep.lock().unwrap() = request.body().unwrap().clone();
-            answer.clone().into_bytes()
-        })
-        .expect(1)
-        .create();
-    (mock, received)
-}
-
-fn descrs(run: &Run) -> Vec<(String, String)> {
-    let reply = run.ok();
-    assert_eq!(reply["status"], "enabled");
-    reply["configurations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["descr"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pair(id: &str, descr: &str) -> (String, String) {
-    (id.to_owned(), descr.to_owned())
+fn create(server: &mut Server) -> (Mock, Received) {
+    let request = json!({
+        "region": "fra1",
+        "size": "s-1vcpu-2gb",
+        "image": "rockylinux-9-x64",
+        "ssh_keys": [],
+        "tags": ["bitrix-env"],
+    });
+    let post =
+        json_post(server, "/v2/droplets", request).with_header("content-type", "application/json");
+    capture_once(post, 202, fixture("hosters/digitalocean/create.json"))
 }
 
 /// Orders `s-1vcpu-2gb` and returns the task id.
@@ -91,7 +54,7 @@ fn order(plugin: &Plugin, server: &mut Server) -> String {
     let (create, _) = create(server);
     let run = plugin.run(&["order", "s-1vcpu-2gb"]);
     create.assert();
-    run.ok()["task_id"].as_str().unwrap().to_owned()
+    task_id(&run)
 }
 
 #[test]
@@ -100,31 +63,19 @@ fn help_is_enabled_with_a_token_and_disabled_without() {
     let untouched = server.mock("GET", Matcher::Any).expect(0).create();
 
     let run = plugin(&server).run(&["help"]);
-    assert_eq!(
-        run.ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "enabled"})
-    );
+    assert_eq!(run.ok(), &help_reply("enabled"));
 
     let without = Plugin::shipped("digitalocean", &server.url());
     assert_eq!(without.run(&["help"]).ok()["status"], "disabled");
     // A disabled provider offers nothing and does not call the hoster.
-    assert_eq!(
-        without.run(&["configs"]).ok(),
-        &json!({"configurations": [], "status": "disabled"})
-    );
-    let refused = without.run(&["order", "s-1vcpu-2gb"]);
-    assert!(
-        refused.error_message().contains("token"),
-        "{}",
-        refused.stdout
-    );
+    assert_eq!(without.run(&["configs"]).ok(), &disabled_configs());
+    assert_needs_token(&without.run(&["order", "s-1vcpu-2gb"]));
 
     // The token may also come from DIGITALOCEAN_TOKEN while developing.
-    let mut from_env = Plugin::shipped("digitalocean", &server.url());
-    from_env
-        .env
-        .push(("DIGITALOCEAN_TOKEN".into(), "tok".into()));
-    assert_eq!(from_env.run(&["help"]).ok()["status"], "enabled");
+    assert_token_from_env(
+        Plugin::shipped("digitalocean", &server.url()),
+        "DIGITALOCEAN_TOKEN",
+    );
     untouched.assert();
 }
 
@@ -191,13 +142,11 @@ fn configs_follow_the_next_page_link_to_the_mock() {
     .expect(1);
     // Page 1 says `https://api.digitalocean.com/v2/sizes?page=2&per_page=2`: it must be
     // fetched from the base URL in use, with the token.
-    let page2 = server
-        .mock("GET", "/v2/sizes")
+    let page2 = authed(&mut server, "GET", "/v2/sizes")
         .match_query(Matcher::AllOf(vec![
             Matcher::UrlEncoded("page".into(), "2".into()),
             Matcher::UrlEncoded("per_page".into(), "2".into()),
         ]))
-        .match_header("authorization", "Bearer tok")
         .with_status(200)
         .with_body(fixture("hosters/digitalocean/plans-page2.json"))
         .expect(1)
@@ -219,10 +168,10 @@ fn order_sets_the_password_through_cloud_init_and_polls_until_finished() {
 
     let ordered = p.run(&["order", "s-1vcpu-2gb"]);
     create.assert();
-    let task_id = ordered.ok()["task_id"].as_str().unwrap().to_owned();
+    let task_id = task_id(&ordered);
     assert!(task_id.bytes().all(|b| b.is_ascii_digit()), "{task_id}");
 
-    let body: Value = serde_json::from_slice(&received.lock().unwrap()).unwrap();
+    let body = received_json(&received);
     assert_eq!(body["name"], format!("bitrix-{task_id}"));
     let user_data = body["user_data"].as_str().expect("user_data is text");
     assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
@@ -280,15 +229,13 @@ fn order_sets_the_password_through_cloud_init_and_polls_until_finished() {
         200,
         &fixture("hosters/digitalocean/status-ready.json"),
     );
-    let in_progress =
-        json!({"task_id": task_id, "status": "in_progress", "server": "", "server_password": ""});
+    let in_progress = task_reply(&task_id, "in_progress", "", "");
     assert_eq!(p.run(&["order_status", &task_id]).ok(), &in_progress);
     // `new` with only a private address: the private address is never reported.
     let second = p.run(&["order_status", &task_id]);
     assert_eq!(second.ok(), &in_progress);
     assert!(!second.stdout.contains("192.0.2.24"));
-    let finished = json!({"task_id": task_id, "status": "finished",
-        "server": "203.0.113.54", "server_password": password});
+    let finished = task_reply(&task_id, "finished", "203.0.113.54", &password);
     assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
     // Once finished, the answer comes from the task store: the hoster is not asked again.
     assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
@@ -316,29 +263,25 @@ fn archived_is_an_error_and_powered_off_waits() {
         "in_progress"
     );
     let failed = p.run(&["order_status", &task_id]);
-    assert_eq!(
-        failed.ok(),
-        &json!({"task_id": task_id, "status": "error", "server": "", "server_password": ""})
-    );
+    assert_eq!(failed.ok(), &task_reply(&task_id, "error", "", ""));
 }
 
 #[test]
 fn a_bad_token_says_so_with_the_hosters_message() {
     let mut server = Server::new();
-    let refused = server
-        .mock("GET", "/v2/sizes")
-        .match_query(Matcher::Any)
-        .with_status(401)
-        .with_body(fixture("hosters/digitalocean/error-401.json"))
-        .expect(1)
-        .create();
+    let refused = once(
+        server.mock("GET", "/v2/sizes").match_query(Matcher::Any),
+        401,
+        &fixture("hosters/digitalocean/error-401.json"),
+    );
     let p = Plugin::shipped("digitalocean", &server.url()).secrets("token=wrong-token-123\n");
     let run = p.run(&["configs"]);
-    let message = run.error_message();
-    assert!(message.contains("401"), "{message}");
-    assert!(message.contains("Unable to authenticate you."), "{message}");
-    assert!(message.contains("check the API token"), "{message}");
-    assert!(!run.stdout.contains("wrong-token-123") && !run.stderr.contains("wrong-token-123"));
+    assert_bad_token(
+        &run,
+        "wrong-token-123",
+        &["401", "Unable to authenticate you."],
+    );
+    assert!(!run.stderr.contains("wrong-token-123"));
     refused.assert();
 }
 
@@ -346,19 +289,13 @@ fn a_bad_token_says_so_with_the_hosters_message() {
 fn a_plan_the_region_does_not_sell_is_refused_at_order() {
     let mut server = Server::new();
     let _sizes = sizes(&mut server, &fixture("hosters/digitalocean/plans.json"));
-    let refused = server
-        .mock("POST", "/v2/droplets")
-        .with_status(422)
-        .with_body(fixture("hosters/digitalocean/error-422.json"))
-        .expect(1)
-        .create();
-    let run = plugin(&server).run(&["order", "s-2vcpu-4gb"]);
-    let message = run.error_message();
-    assert!(message.contains("422"), "{message}");
-    assert!(
-        message.contains("Size is not available in this region."),
-        "{message}"
+    let refused = once(
+        server.mock("POST", "/v2/droplets"),
+        422,
+        &fixture("hosters/digitalocean/error-422.json"),
     );
+    let run = plugin(&server).run(&["order", "s-2vcpu-4gb"]);
+    assert_error_says(&run, &["422", "Size is not available in this region."]);
     refused.assert();
 
     // A config the menu does not offer is refused before anything is sent.
@@ -375,47 +312,29 @@ fn a_plan_the_region_does_not_sell_is_refused_at_order() {
 fn rate_limits_are_reported_and_an_order_is_never_resent() {
     let mut server = Server::new();
     let _sizes = sizes(&mut server, &fixture("hosters/digitalocean/plans.json"));
-    let limited = server
-        .mock("POST", "/v2/droplets")
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(fixture("hosters/digitalocean/error-429.json"))
-        .expect(1)
-        .create();
     let p = plugin(&server);
-    let run = p.run(&["order", "s-1vcpu-2gb"]);
-    let message = run.error_message();
-    assert!(message.contains("API Rate limit exceeded."), "{message}");
-    assert!(message.contains("wait a minute"), "{message}");
-    limited.assert();
+    let limited = assert_order_rate_limited(
+        &p,
+        server.mock("POST", "/v2/droplets"),
+        &fixture("hosters/digitalocean/error-429.json"),
+        "s-1vcpu-2gb",
+        "API Rate limit exceeded.",
+    );
     limited.remove();
 
     // A poll is a read: retried on 429, then reported; the next poll works again.
     let task_id = order(&p, &mut server);
-    let busy = server
-        .mock("GET", DROPLET)
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(fixture("hosters/digitalocean/error-429.json"))
-        .expect(4)
-        .create();
+    let busy = rate_limited(
+        server.mock("GET", DROPLET),
+        &fixture("hosters/digitalocean/error-429.json"),
+        4,
+    );
     let ready = droplet(
         &mut server,
         200,
         &fixture("hosters/digitalocean/status-ready.json"),
     );
-    let poll = p.run(&["order_status", &task_id]);
-    assert!(
-        poll.error_message().contains("API Rate limit exceeded."),
-        "{}",
-        poll.stdout
-    );
-    busy.assert();
-    assert_eq!(
-        p.run(&["order_status", &task_id]).ok()["status"],
-        "finished"
-    );
-    ready.assert();
+    assert_poll_rate_limited(&p, &task_id, busy, ready, "API Rate limit exceeded.");
 }
 
 #[test]
@@ -429,11 +348,9 @@ fn a_droplet_the_hoster_does_not_know_is_an_error() {
         &fixture("hosters/digitalocean/error-404.json"),
     );
     let run = p.run(&["order_status", &task_id]);
-    let message = run.error_message();
-    assert!(message.contains("404"), "{message}");
-    assert!(
-        message.contains("The resource you were accessing could not be found."),
-        "{message}"
+    assert_error_says(
+        &run,
+        &["404", "The resource you were accessing could not be found."],
     );
     gone.assert();
 }

@@ -3,127 +3,61 @@
 
 mod common;
 
-use common::{Plugin, fixture};
+use common::{
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished, authed,
+    capture_once, descrs, failed, get_list, get_once, hoster_fixture, json_post, once,
+    rate_limited, received_json, status, task_id,
+};
 use mockito::{Matcher, Mock, Server, ServerGuard};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
-
-const SECRETS: &str = "token=tok\n";
-const AUTH: &str = "Bearer tok";
 
 fn hetzner(name: &str) -> String {
-    fixture(&format!("hosters/hetzner/{name}"))
+    hoster_fixture("hetzner", name)
 }
 
 fn plugin(server: &ServerGuard) -> Plugin {
-    Plugin::shipped("hetzner", &server.url()).secrets(SECRETS)
+    Plugin::shipped("hetzner", &server.url()).secrets(common::SECRETS)
 }
 
 /// GET /server_types (first page), answered with `body`.
 fn plans(server: &mut ServerGuard, body: &str) -> Mock {
-    server
-        .mock("GET", "/server_types")
-        .match_query(Matcher::UrlEncoded("per_page".into(), "50".into()))
-        .match_header("authorization", AUTH)
-        .with_status(200)
-        .with_body(body)
-        .create()
-}
-
-fn get(server: &mut ServerGuard, path: &str, status: usize, body: &str) -> Mock {
-    server
-        .mock("GET", path)
-        .match_header("authorization", AUTH)
-        .with_status(status)
-        .with_body(body)
-        .expect(1)
-        .create()
-}
-
-fn descrs(reply: &Value) -> Vec<(String, String)> {
-    reply["configurations"]
-        .as_array()
-        .expect("a list of configurations")
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["descr"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    get_list(
+        server,
+        "/server_types",
+        Matcher::UrlEncoded("per_page".into(), "50".into()),
+        body,
+    )
 }
 
 /// Orders config 22 (cx23) and returns the task id and the body Hetzner received.
 fn order_cx23(server: &mut ServerGuard, plugin: &Plugin) -> (String, Value) {
     plans(server, &hetzner("plans.json"));
-    let received = Arc::new(Mutex::new(Value::Null));
-    let keep = received.clone();
-    let create = server
-        .mock("POST", "/servers")
-        .match_header("authorization", AUTH)
-        .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(json!({
-            "server_type": "cx23",
-            "image": "rocky-9",
-            "location": "fsn1",
-            "start_after_create": true,
-        })))
-        .with_status(201)
-        .with_body_from_request(move |request| {
-            *keep.lock().unwrap() = serde_json::from_slice(request.body().unwrap()).unwrap();
-            hetzner("create.json").into_bytes()
-        })
-        .expect(1)
-        .create();
+    let request = json!({
+        "server_type": "cx23",
+        "image": "rocky-9",
+        "location": "fsn1",
+        "start_after_create": true,
+    });
+    let (create, received) = capture_once(
+        json_post(server, "/servers", request),
+        201,
+        hetzner("create.json"),
+    );
     let run = plugin.run(&["order", "22"]);
-    let task_id = run.ok()["task_id"].as_str().unwrap().to_owned();
+    let task_id = task_id(&run);
     assert!(
         !run.stdout.contains("Yq7rNf3KpXw9LmTz2Hc4"),
         "the root password shows only in order_status: {}",
         run.stdout
     );
     create.assert();
-    let body = received.lock().unwrap().clone();
-    (task_id, body)
-}
-
-fn status(run: &common::Run) -> (String, String, String) {
-    let reply = run.ok();
-    (
-        reply["status"].as_str().unwrap().to_owned(),
-        reply["server"].as_str().unwrap().to_owned(),
-        reply["server_password"].as_str().unwrap().to_owned(),
-    )
+    (task_id, received_json(&received))
 }
 
 #[test]
 fn help_is_enabled_with_a_token_and_disabled_without() {
-    let mut server = Server::new();
-    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
-
-    let without = Plugin::shipped("hetzner", &server.url());
-    assert_eq!(
-        without.run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "disabled"})
-    );
-    assert_eq!(
-        without.run(&["configs"]).ok(),
-        &json!({"configurations": [], "status": "disabled"})
-    );
-    let refused = without.run(&["order", "22"]);
-    assert!(
-        refused.error_message().contains("token"),
-        "{}",
-        refused.stdout
-    );
-
-    let with = plugin(&server);
-    assert_eq!(
-        with.run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "enabled"})
-    );
-    untouched.assert();
+    assert_help_follows_the_token("hetzner", "22");
 }
 
 #[test]
@@ -164,13 +98,11 @@ fn configs_follows_every_page() {
     first["meta"]["pagination"] = json!({"page": 1, "per_page": 1, "previous_page": null, "next_page": 2, "last_page": 2, "total_entries": 4});
     all["server_types"] = json!(types[1..]);
     all["meta"]["pagination"] = json!({"page": 2, "per_page": 1, "previous_page": 1, "next_page": null, "last_page": 2, "total_entries": 4});
-    let page2 = server
-        .mock("GET", "/server_types")
+    let page2 = authed(&mut server, "GET", "/server_types")
         .match_query(Matcher::AllOf(vec![
             Matcher::UrlEncoded("per_page".into(), "50".into()),
             Matcher::UrlEncoded("page".into(), "2".into()),
         ]))
-        .match_header("authorization", AUTH)
         .with_body(all.to_string())
         .expect(1)
         .create();
@@ -228,38 +160,25 @@ fn order_then_poll_until_finished() {
     ];
     let mut mocks = Vec::new();
     for (server_answer, action_answer) in polls {
-        mocks.push(get(
+        mocks.push(get_once(
             &mut server,
             "/servers/42424242",
             200,
             &hetzner(server_answer),
         ));
-        mocks.push(get(
+        mocks.push(get_once(
             &mut server,
             "/actions/558001",
             200,
             &hetzner(action_answer),
         ));
     }
-    for _ in 0..2 {
-        let run = plugin.run(&["order_status", &task_id]);
-        assert_eq!(run.ok()["task_id"], task_id.as_str());
-        assert_eq!(
-            status(&run),
-            ("in_progress".into(), String::new(), String::new())
-        );
-    }
     let finished = (
         "finished".to_owned(),
         "203.0.113.17".to_owned(),
         "Yq7rNf3KpXw9LmTz2Hc4".to_owned(),
     );
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    // Once finished, the answer comes from the task store: Hetzner is not asked again.
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    for mock in &mocks {
-        mock.assert();
-    }
+    assert_polls_until_finished(&plugin, &task_id, finished, &mocks);
 }
 
 #[test]
@@ -267,39 +186,33 @@ fn a_failed_build_is_an_error() {
     let mut server = Server::new();
     let plugin = plugin(&server);
     let (task_id, _) = order_cx23(&mut server, &plugin);
-    get(
+    get_once(
         &mut server,
         "/servers/42424242",
         200,
         &hetzner("status-progress.json"),
     );
-    get(
+    get_once(
         &mut server,
         "/actions/558001",
         200,
         &hetzner("action-failed.json"),
     );
     let run = plugin.run(&["order_status", &task_id]);
-    assert_eq!(status(&run), ("error".into(), String::new(), String::new()));
+    assert_eq!(status(&run), failed());
 }
 
 #[test]
 fn a_bad_token_says_so_with_hetzners_message() {
     let mut server = Server::new();
-    server
+    let refusing = server
         .mock("GET", "/server_types")
-        .match_query(Matcher::Any)
-        .with_status(401)
-        .with_body(hetzner("error-401.json"))
-        .expect(1)
-        .create();
+        .match_query(Matcher::Any);
+    once(refusing, 401, &hetzner("error-401.json"));
     let run = Plugin::shipped("hetzner", &server.url())
         .secrets("token=wrong-token\n")
         .run(&["configs"]);
-    let message = run.error_message();
-    assert!(message.contains("unable to authenticate"), "{message}");
-    assert!(message.contains("check the API token"), "{message}");
-    assert!(!run.stdout.contains("wrong-token"), "{}", run.stdout);
+    assert_bad_token(&run, "wrong-token", &["unable to authenticate"]);
 }
 
 #[test]
@@ -314,15 +227,9 @@ fn hetzners_refusal_of_an_order_reaches_the_panel() {
     ] {
         let mut server = Server::new();
         plans(&mut server, &hetzner("plans.json"));
-        let create = server
-            .mock("POST", "/servers")
-            .with_status(status)
-            .with_body(hetzner(answer))
-            .expect(1)
-            .create();
+        let create = once(server.mock("POST", "/servers"), status, &hetzner(answer));
         let run = plugin(&server).run(&["order", "116"]);
-        let message = run.error_message();
-        assert!(message.contains(expected), "{message}");
+        assert_error_says(&run, &[expected]);
         create.assert();
     }
 }
@@ -331,39 +238,27 @@ fn hetzners_refusal_of_an_order_reaches_the_panel() {
 fn a_rate_limited_order_is_not_sent_twice() {
     let mut server = Server::new();
     plans(&mut server, &hetzner("plans.json"));
-    let create = server
-        .mock("POST", "/servers")
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(hetzner("error-429.json"))
-        .expect(1)
-        .create();
-    let run = plugin(&server).run(&["order", "22"]);
-    let message = run.error_message();
-    assert!(
-        message.contains("limit of 3600 requests per hour reached"),
-        "{message}"
+    assert_order_rate_limited(
+        &plugin(&server),
+        server.mock("POST", "/servers"),
+        &hetzner("error-429.json"),
+        "22",
+        "limit of 3600 requests per hour reached",
     );
-    assert!(message.contains("wait a minute"), "{message}");
-    create.assert();
 }
 
 #[test]
 fn a_rate_limited_read_is_retried() {
     let mut server = Server::new();
-    let limited = server
-        .mock("GET", "/server_types")
-        .match_query(Matcher::Any)
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(hetzner("error-429.json"))
-        .expect(1)
-        .create();
+    let limited = rate_limited(
+        server
+            .mock("GET", "/server_types")
+            .match_query(Matcher::Any),
+        &hetzner("error-429.json"),
+        1,
+    );
     let list = plans(&mut server, &hetzner("plans.json")).expect(1);
-    let run = plugin(&server).run(&["configs"]);
-    assert_eq!(descrs(run.ok()).len(), 2);
-    limited.assert();
-    list.assert();
+    assert_configs_retried(&plugin(&server), limited, list, 2);
 }
 
 #[test]
@@ -371,16 +266,12 @@ fn an_unknown_server_is_an_error_naming_it() {
     let mut server = Server::new();
     let plugin = plugin(&server);
     let (task_id, _) = order_cx23(&mut server, &plugin);
-    get(
+    get_once(
         &mut server,
         "/servers/42424242",
         404,
         &hetzner("error-404.json"),
     );
     let run = plugin.run(&["order_status", &task_id]);
-    let message = run.error_message();
-    assert!(
-        message.contains("server with ID '42424242' not found"),
-        "{message}"
-    );
+    assert_error_says(&run, &["server with ID '42424242' not found"]);
 }

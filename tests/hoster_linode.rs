@@ -3,89 +3,52 @@
 
 mod common;
 
-use common::{Plugin, fixture};
+use common::{
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished,
+    capture_once, descr_of, get_list, get_once, hoster_fixture, ids, json_post, once, rate_limited,
+    received_json, status, task_id,
+};
 use mockito::{Matcher, Mock, Server, ServerGuard};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
-const SECRETS: &str = "token=tok\n";
-const AUTH: &str = "Bearer tok";
 const INSTANCE: &str = "/linode/instances/71234567";
 
 fn linode(name: &str) -> String {
-    fixture(&format!("hosters/linode/{name}"))
+    hoster_fixture("linode", name)
 }
 
 fn plugin(server: &ServerGuard) -> Plugin {
-    Plugin::shipped("linode", &server.url()).secrets(SECRETS)
+    Plugin::shipped("linode", &server.url()).secrets(common::SECRETS)
 }
 
 /// GET /linode/types, answered with `body`.
 fn types(server: &mut ServerGuard, body: &str) -> Mock {
-    server
-        .mock("GET", "/linode/types")
-        .match_query(Matcher::UrlEncoded("page_size".into(), "500".into()))
-        .match_header("authorization", AUTH)
-        .with_status(200)
-        .with_body(body)
-        .create()
-}
-
-fn get(server: &mut ServerGuard, path: &str, status: usize, body: &str) -> Mock {
-    server
-        .mock("GET", path)
-        .match_header("authorization", AUTH)
-        .with_status(status)
-        .with_body(body)
-        .expect(1)
-        .create()
-}
-
-fn ids(reply: &Value) -> Vec<String> {
-    reply["configurations"]
-        .as_array()
-        .expect("a list of configurations")
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn descr_of<'a>(reply: &'a Value, id: &str) -> &'a str {
-    reply["configurations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no config {id} in {reply}"))["descr"]
-        .as_str()
-        .unwrap()
+    get_list(
+        server,
+        "/linode/types",
+        Matcher::UrlEncoded("page_size".into(), "500".into()),
+        body,
+    )
 }
 
 /// Orders g6-standard-1 and returns the task id and the body Linode received.
 fn order_2gb(server: &mut ServerGuard, plugin: &Plugin) -> (String, Value) {
     types(server, &linode("plans.json"));
-    let received = Arc::new(Mutex::new(Value::Null));
-    let keep = received.clone();
-    let create = server
-        .mock("POST", "/linode/instances")
-        .match_header("authorization", AUTH)
-        .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(json!({
-            "region": "eu-central",
-            "type": "g6-standard-1",
-            "image": "linode/rocky9",
-        })))
-        .with_status(200)
-        .with_body_from_request(move |request| {
-            *keep.lock().unwrap() = serde_json::from_slice(request.body().unwrap()).unwrap();
-            linode("create.json").into_bytes()
-        })
-        .expect(1)
-        .create();
+    let request = json!({
+        "region": "eu-central",
+        "type": "g6-standard-1",
+        "image": "linode/rocky9",
+    });
+    let (create, received) = capture_once(
+        json_post(server, "/linode/instances", request),
+        200,
+        linode("create.json"),
+    );
     let run = plugin.run(&["order", "g6-standard-1"]);
-    let task_id = run.ok()["task_id"].as_str().unwrap().to_owned();
+    let task_id = task_id(&run);
     create.assert();
-    let body = received.lock().unwrap().clone();
+    let body = received_json(&received);
     let password = body["root_pass"].as_str().unwrap_or_default();
     assert!(
         password.is_empty() || !run.stdout.contains(password),
@@ -95,45 +58,9 @@ fn order_2gb(server: &mut ServerGuard, plugin: &Plugin) -> (String, Value) {
     (task_id, body)
 }
 
-fn status(run: &common::Run) -> (String, String, String) {
-    let reply = run.ok();
-    (
-        reply["status"].as_str().unwrap().to_owned(),
-        reply["server"].as_str().unwrap().to_owned(),
-        reply["server_password"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn in_progress() -> (String, String, String) {
-    ("in_progress".into(), String::new(), String::new())
-}
-
 #[test]
 fn help_is_enabled_with_a_token_and_disabled_without() {
-    let mut server = Server::new();
-    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
-
-    let without = Plugin::shipped("linode", &server.url());
-    assert_eq!(
-        without.run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "disabled"})
-    );
-    assert_eq!(
-        without.run(&["configs"]).ok(),
-        &json!({"configurations": [], "status": "disabled"})
-    );
-    let refused = without.run(&["order", "g6-standard-1"]);
-    assert!(
-        refused.error_message().contains("token"),
-        "{}",
-        refused.stdout
-    );
-
-    assert_eq!(
-        plugin(&server).run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "enabled"})
-    );
-    untouched.assert();
+    assert_help_follows_the_token("linode", "g6-standard-1");
 }
 
 #[test]
@@ -220,24 +147,14 @@ fn order_with_a_generated_password_then_poll_until_finished() {
         "status-ready.json",     // running
     ]
     .into_iter()
-    .map(|answer| get(&mut server, INSTANCE, 200, &linode(answer)))
+    .map(|answer| get_once(&mut server, INSTANCE, 200, &linode(answer)))
     .collect();
-    for _ in 0..2 {
-        let run = plugin.run(&["order_status", &task_id]);
-        assert_eq!(run.ok()["task_id"], task_id.as_str());
-        assert_eq!(status(&run), in_progress());
-    }
     let finished = (
         "finished".to_owned(),
         "203.0.113.88".to_owned(),
         root_pass.to_owned(),
     );
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    // Once finished, the answer comes from the task store: Linode is not asked again.
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    for mock in &mocks {
-        mock.assert();
-    }
+    assert_polls_until_finished(&plugin, &task_id, finished, &mocks);
 }
 
 #[test]
@@ -247,7 +164,7 @@ fn the_public_address_is_reported_even_when_a_private_one_comes_first() {
     let (task_id, body) = order_2gb(&mut server, &plugin);
     let mut ready: Value = serde_json::from_str(&linode("status-ready.json")).unwrap();
     ready["ipv4"] = json!(["192.168.139.12", "203.0.113.88"]);
-    get(&mut server, INSTANCE, 200, &ready.to_string());
+    get_once(&mut server, INSTANCE, 200, &ready.to_string());
     assert_eq!(
         status(&plugin.run(&["order_status", &task_id])),
         (
@@ -261,38 +178,27 @@ fn the_public_address_is_reported_even_when_a_private_one_comes_first() {
 #[test]
 fn a_bad_token_says_so_with_linodes_message() {
     let mut server = Server::new();
-    server
+    let refusing = server
         .mock("GET", "/linode/types")
-        .match_query(Matcher::Any)
-        .with_status(401)
-        .with_body(linode("error-401.json"))
-        .expect(1)
-        .create();
+        .match_query(Matcher::Any);
+    once(refusing, 401, &linode("error-401.json"));
     let run = Plugin::shipped("linode", &server.url())
         .secrets("token=wrong-token\n")
         .run(&["configs"]);
-    let message = run.error_message();
-    assert!(message.contains("Invalid Token"), "{message}");
-    assert!(message.contains("check the API token"), "{message}");
-    assert!(!run.stdout.contains("wrong-token"), "{}", run.stdout);
+    assert_bad_token(&run, "wrong-token", &["Invalid Token"]);
 }
 
 #[test]
 fn an_invalid_plan_on_order_reaches_the_panel() {
     let mut server = Server::new();
     types(&mut server, &linode("plans.json"));
-    let create = server
-        .mock("POST", "/linode/instances")
-        .with_status(400)
-        .with_body(linode("error-400.json"))
-        .expect(1)
-        .create();
-    let run = plugin(&server).run(&["order", "g6-dedicated-2"]);
-    let message = run.error_message();
-    assert!(
-        message.contains("A valid plan type by that ID was not found"),
-        "{message}"
+    let create = once(
+        server.mock("POST", "/linode/instances"),
+        400,
+        &linode("error-400.json"),
     );
+    let run = plugin(&server).run(&["order", "g6-dedicated-2"]);
+    assert_error_says(&run, &["A valid plan type by that ID was not found"]);
     create.assert();
 }
 
@@ -300,36 +206,27 @@ fn an_invalid_plan_on_order_reaches_the_panel() {
 fn a_rate_limited_order_is_not_sent_twice() {
     let mut server = Server::new();
     types(&mut server, &linode("plans.json"));
-    let create = server
-        .mock("POST", "/linode/instances")
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(linode("error-429.json"))
-        .expect(1)
-        .create();
-    let run = plugin(&server).run(&["order", "g6-standard-1"]);
-    let message = run.error_message();
-    assert!(message.contains("Too many requests"), "{message}");
-    assert!(message.contains("wait a minute"), "{message}");
-    create.assert();
+    assert_order_rate_limited(
+        &plugin(&server),
+        server.mock("POST", "/linode/instances"),
+        &linode("error-429.json"),
+        "g6-standard-1",
+        "Too many requests",
+    );
 }
 
 #[test]
 fn a_rate_limited_read_is_retried() {
     let mut server = Server::new();
-    let limited = server
-        .mock("GET", "/linode/types")
-        .match_query(Matcher::Any)
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(linode("error-429.json"))
-        .expect(1)
-        .create();
+    let limited = rate_limited(
+        server
+            .mock("GET", "/linode/types")
+            .match_query(Matcher::Any),
+        &linode("error-429.json"),
+        1,
+    );
     let list = types(&mut server, &linode("plans.json")).expect(1);
-    let run = plugin(&server).run(&["configs"]);
-    assert_eq!(ids(run.ok()).len(), 3);
-    limited.assert();
-    list.assert();
+    assert_configs_retried(&plugin(&server), limited, list, 3);
 }
 
 #[test]
@@ -337,9 +234,7 @@ fn an_unknown_linode_is_an_error() {
     let mut server = Server::new();
     let plugin = plugin(&server);
     let (task_id, _) = order_2gb(&mut server, &plugin);
-    get(&mut server, INSTANCE, 404, &linode("error-404.json"));
+    get_once(&mut server, INSTANCE, 404, &linode("error-404.json"));
     let run = plugin.run(&["order_status", &task_id]);
-    let message = run.error_message();
-    assert!(message.contains("Not found"), "{message}");
-    assert!(message.contains("does not know this resource"), "{message}");
+    assert_error_says(&run, &["Not found", "does not know this resource"]);
 }

@@ -3,10 +3,14 @@
 
 mod common;
 
-use common::{Plugin, Run, fixture};
+use common::{
+    Plugin, Received, assert_bad_token, assert_error_says, assert_order_rate_limited,
+    assert_poll_rate_limited, assert_token_from_env, authed, capture_once, disabled_configs,
+    enabled_descrs as descrs, fixture, help_reply, json_post, once, pair, rate_limited,
+    received_json, task_id, task_reply,
+};
 use mockito::{Matcher, Mock, Server};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
 const SERVER: &str = "/api/v1/servers/4051231";
 /// The fixtures' Rocky Linux 9 id is made up; the shipped file has none (see its header).
@@ -17,9 +21,7 @@ fn plugin(server: &Server) -> Plugin {
 }
 
 fn presets(server: &mut Server) -> Mock {
-    server
-        .mock("GET", "/api/v1/presets/servers")
-        .match_header("authorization", "Bearer tok")
+    authed(server, "GET", "/api/v1/presets/servers")
         .with_status(200)
         .with_header("content-type", "application/json")
         .with_body(fixture("hosters/timeweb/plans.json"))
@@ -28,14 +30,8 @@ fn presets(server: &mut Server) -> Mock {
 
 /// One answer to GET /api/v1/servers/4051231, in the order created.
 fn poll_answer(server: &mut Server, status: usize, body: &str) -> Mock {
-    server
-        .mock("GET", SERVER)
-        .match_header("authorization", "Bearer tok")
-        .with_status(status)
-        .with_header("content-type", "application/json")
-        .with_body(body)
-        .expect(1)
-        .create()
+    let get = authed(server, "GET", SERVER).with_header("content-type", "application/json");
+    once(get, status, body)
 }
 
 fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
@@ -45,26 +41,11 @@ fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
 }
 
 /// POST /api/v1/servers accepted; the body it got is kept in the returned cell.
-fn create(server: &mut Server) -> (Mock, Arc<Mutex<Vec<u8>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let keep = received.clone();
-    let answer = fixture("hosters/timeweb/create.json");
-    let mock = server
-        .mock("POST", "/api/v1/servers")
-        .match_header("authorization", "Bearer tok")
-        .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(
-            json!({"preset_id": 4799, "os_id": 99}),
-        ))
-        .with_status(201)
-        .with_header("content-type", "application/json")
-        .with_body_from_request(move |request| {
-            *keep.lock().unwrap() = request.body().unwrap().clone();
-            answer.clone().into_bytes()
-        })
-        .expect(1)
-        .create();
-    (mock, received)
+fn create(server: &mut Server) -> (Mock, Received) {
+    let request = json!({"preset_id": 4799, "os_id": 99});
+    let post = json_post(server, "/api/v1/servers", request)
+        .with_header("content-type", "application/json");
+    capture_once(post, 201, fixture("hosters/timeweb/create.json"))
 }
 
 /// Orders preset 4799 and returns the task id.
@@ -73,27 +54,7 @@ fn order(plugin: &Plugin, server: &mut Server) -> String {
     let (create, _) = create(server);
     let run = plugin.run(&["order", "4799"]);
     create.assert();
-    run.ok()["task_id"].as_str().unwrap().to_owned()
-}
-
-fn descrs(run: &Run) -> Vec<(String, String)> {
-    let reply = run.ok();
-    assert_eq!(reply["status"], "enabled");
-    reply["configurations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["descr"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pair(id: &str, descr: &str) -> (String, String) {
-    (id.to_owned(), descr.to_owned())
+    task_id(&run)
 }
 
 #[test]
@@ -101,21 +62,14 @@ fn help_is_enabled_with_a_token_and_disabled_without() {
     let mut server = Server::new();
     let untouched = server.mock("GET", Matcher::Any).expect(0).create();
 
-    assert_eq!(
-        plugin(&server).run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "enabled"})
-    );
+    assert_eq!(plugin(&server).run(&["help"]).ok(), &help_reply("enabled"));
     let without = Plugin::shipped("timeweb", &server.url());
     assert_eq!(without.run(&["help"]).ok()["status"], "disabled");
-    assert_eq!(
-        without.run(&["configs"]).ok(),
-        &json!({"configurations": [], "status": "disabled"})
+    assert_eq!(without.run(&["configs"]).ok(), &disabled_configs());
+    assert_token_from_env(
+        Plugin::shipped("timeweb", &server.url()).secrets("os_id=99\n"),
+        "TIMEWEB_CLOUD_TOKEN",
     );
-    let mut from_env = Plugin::shipped("timeweb", &server.url()).secrets("os_id=99\n");
-    from_env
-        .env
-        .push(("TIMEWEB_CLOUD_TOKEN".into(), "tok".into()));
-    assert_eq!(from_env.run(&["help"]).ok()["status"], "enabled");
     untouched.assert();
 }
 
@@ -196,8 +150,8 @@ fn order_sends_numbers_and_polls_until_the_root_password_is_there() {
 
     let ordered = p.run(&["order", "4799"]);
     create.assert();
-    let task_id = ordered.ok()["task_id"].as_str().unwrap().to_owned();
-    let body: Value = serde_json::from_slice(&received.lock().unwrap()).unwrap();
+    let task_id = task_id(&ordered);
+    let body = received_json(&received);
     assert_eq!(body["name"], format!("bitrix-{task_id}"));
     assert!(
         body["preset_id"].is_u64() && body["os_id"].is_u64(),
@@ -234,16 +188,14 @@ fn order_sends_numbers_and_polls_until_the_root_password_is_there() {
             &fixture("hosters/timeweb/status-ready.json"),
         ),
     ];
-    let in_progress =
-        json!({"task_id": task_id, "status": "in_progress", "server": "", "server_password": ""});
+    let in_progress = task_reply(&task_id, "in_progress", "", "");
     for _ in 0..4 {
         let run = p.run(&["order_status", &task_id]);
         assert_eq!(run.ok(), &in_progress);
         assert!(!run.stdout.contains("fH7#qL2m!Xz9"));
     }
     // The main IPv4, not the IPv6 listed before it.
-    let finished = json!({"task_id": task_id, "status": "finished",
-        "server": "203.0.113.77", "server_password": "fH7#qL2m!Xz9"});
+    let finished = task_reply(&task_id, "finished", "203.0.113.77", "fH7#qL2m!Xz9");
     assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
     // Once finished, the answer comes from the task store: the hoster is not asked again.
     assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
@@ -275,26 +227,26 @@ fn a_blocked_server_is_an_error() {
     );
     assert_eq!(
         p.run(&["order_status", &task_id]).ok(),
-        &json!({"task_id": task_id, "status": "error", "server": "", "server_password": ""})
+        &task_reply(&task_id, "error", "", "")
     );
 }
 
 #[test]
 fn a_bad_token_says_so_with_the_hosters_message() {
     let mut server = Server::new();
-    let refused = server
-        .mock("GET", "/api/v1/presets/servers")
-        .with_status(401)
-        .with_body(fixture("hosters/timeweb/error-401.json"))
-        .expect(1)
-        .create();
+    let refused = once(
+        server.mock("GET", "/api/v1/presets/servers"),
+        401,
+        &fixture("hosters/timeweb/error-401.json"),
+    );
     let p = Plugin::shipped("timeweb", &server.url()).secrets("token=wrong-token-123\nos_id=99\n");
     let run = p.run(&["configs"]);
-    let message = run.error_message();
-    assert!(message.contains("401 Unauthorized"), "{message}");
-    assert!(message.contains(": Unauthorized"), "{message}");
-    assert!(message.contains("check the API token"), "{message}");
-    assert!(!run.stdout.contains("wrong-token-123") && !run.stderr.contains("wrong-token-123"));
+    assert_bad_token(
+        &run,
+        "wrong-token-123",
+        &["401 Unauthorized", ": Unauthorized"],
+    );
+    assert!(!run.stderr.contains("wrong-token-123"));
     refused.assert();
 }
 
@@ -302,33 +254,28 @@ fn a_bad_token_says_so_with_the_hosters_message() {
 fn an_invalid_plan_is_refused_with_the_hosters_message_or_messages() {
     let mut server = Server::new();
     let _presets = presets(&mut server);
-    let one = server
-        .mock("POST", "/api/v1/servers")
-        .with_status(400)
-        .with_body(fixture("hosters/timeweb/error-400.json"))
-        .expect(1)
-        .create();
+    let one = once(
+        server.mock("POST", "/api/v1/servers"),
+        400,
+        &fixture("hosters/timeweb/error-400.json"),
+    );
     let run = plugin(&server).run(&["order", "4805"]);
-    let message = run.error_message();
-    assert!(message.contains("400"), "{message}");
-    assert!(message.contains("Preset not found"), "{message}");
+    assert_error_says(&run, &["400", "Preset not found"]);
     one.assert();
     one.remove();
 
-    let many = server
-        .mock("POST", "/api/v1/servers")
-        .with_status(400)
-        .with_body(fixture("hosters/timeweb/error-400-list.json"))
-        .expect(1)
-        .create();
+    let many = once(
+        server.mock("POST", "/api/v1/servers"),
+        400,
+        &fixture("hosters/timeweb/error-400-list.json"),
+    );
     let run = plugin(&server).run(&["order", "4799"]);
-    let message = run.error_message();
-    assert!(
-        message.contains(
+    assert_error_says(
+        &run,
+        &[
             "preset_id must be a number conforming to the specified constraints; \
-             os_id must be a number conforming to the specified constraints"
-        ),
-        "{message}"
+           os_id must be a number conforming to the specified constraints",
+        ],
     );
     many.assert();
 }
@@ -337,47 +284,29 @@ fn an_invalid_plan_is_refused_with_the_hosters_message_or_messages() {
 fn rate_limits_are_reported_and_an_order_is_never_resent() {
     let mut server = Server::new();
     let _presets = presets(&mut server);
-    let limited = server
-        .mock("POST", "/api/v1/servers")
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(fixture("hosters/timeweb/error-429.json"))
-        .expect(1)
-        .create();
     let p = plugin(&server);
-    let run = p.run(&["order", "4799"]);
-    let message = run.error_message();
-    assert!(message.contains("Too many requests"), "{message}");
-    assert!(message.contains("wait a minute"), "{message}");
-    limited.assert();
+    let limited = assert_order_rate_limited(
+        &p,
+        server.mock("POST", "/api/v1/servers"),
+        &fixture("hosters/timeweb/error-429.json"),
+        "4799",
+        "Too many requests",
+    );
     limited.remove();
 
     // A poll is a read: retried on 429, then reported; the next poll works again.
     let task_id = order(&p, &mut server);
-    let busy = server
-        .mock("GET", SERVER)
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(fixture("hosters/timeweb/error-429.json"))
-        .expect(4)
-        .create();
+    let busy = rate_limited(
+        server.mock("GET", SERVER),
+        &fixture("hosters/timeweb/error-429.json"),
+        4,
+    );
     let ready = poll_answer(
         &mut server,
         200,
         &fixture("hosters/timeweb/status-ready.json"),
     );
-    let poll = p.run(&["order_status", &task_id]);
-    assert!(
-        poll.error_message().contains("Too many requests"),
-        "{}",
-        poll.stdout
-    );
-    busy.assert();
-    assert_eq!(
-        p.run(&["order_status", &task_id]).ok()["status"],
-        "finished"
-    );
-    ready.assert();
+    assert_poll_rate_limited(&p, &task_id, busy, ready, "Too many requests");
 }
 
 #[test]
@@ -387,8 +316,6 @@ fn a_server_the_hoster_does_not_know_is_an_error() {
     let task_id = order(&p, &mut server);
     let gone = poll_answer(&mut server, 404, &fixture("hosters/timeweb/error-404.json"));
     let run = p.run(&["order_status", &task_id]);
-    let message = run.error_message();
-    assert!(message.contains("404"), "{message}");
-    assert!(message.contains("Server not found"), "{message}");
+    assert_error_says(&run, &["404", "Server not found"]);
     gone.assert();
 }

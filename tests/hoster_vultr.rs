@@ -3,152 +3,72 @@
 
 mod common;
 
-use common::{Plugin, fixture};
+use common::{
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished, authed,
+    capture_once, descr_of, failed, get_list, get_once, hoster_fixture, ids, in_progress,
+    json_post, once, rate_limited, received_json, status, task_id,
+};
 use mockito::{Matcher, Mock, Server, ServerGuard};
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
 
-const SECRETS: &str = "token=tok\n";
-const AUTH: &str = "Bearer tok";
 const INSTANCE: &str = "/instances/cb676a46-66fd-4dfb-b839-443f2e6c0b60";
 
 fn vultr(name: &str) -> String {
-    fixture(&format!("hosters/vultr/{name}"))
+    hoster_fixture("vultr", name)
 }
 
 fn plugin(server: &ServerGuard) -> Plugin {
-    Plugin::shipped("vultr", &server.url()).secrets(SECRETS)
+    Plugin::shipped("vultr", &server.url()).secrets(common::SECRETS)
 }
 
 /// GET /plans of type `plan_type` (first page), answered with `body`.
 fn plans(server: &mut ServerGuard, plan_type: &str, body: &str) -> Mock {
-    server
-        .mock("GET", "/plans")
-        .match_query(Matcher::AllOf(vec![
-            Matcher::UrlEncoded("type".into(), plan_type.into()),
-            Matcher::UrlEncoded("per_page".into(), "500".into()),
-        ]))
-        .match_header("authorization", AUTH)
-        .with_status(200)
-        .with_body(body)
-        .create()
-}
-
-fn get(server: &mut ServerGuard, path: &str, status: usize, body: &str) -> Mock {
-    server
-        .mock("GET", path)
-        .match_header("authorization", AUTH)
-        .with_status(status)
-        .with_body(body)
-        .expect(1)
-        .create()
-}
-
-fn ids(reply: &Value) -> Vec<String> {
-    reply["configurations"]
-        .as_array()
-        .expect("a list of configurations")
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn descr_of<'a>(reply: &'a Value, id: &str) -> &'a str {
-    reply["configurations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no config {id} in {reply}"))["descr"]
-        .as_str()
-        .unwrap()
+    let query = Matcher::AllOf(vec![
+        Matcher::UrlEncoded("type".into(), plan_type.into()),
+        Matcher::UrlEncoded("per_page".into(), "500".into()),
+    ]);
+    get_list(server, "/plans", query, body)
 }
 
 /// Orders vc2-1c-2gb and returns the task id and the body Vultr received.
 fn order_2gb(server: &mut ServerGuard, plugin: &Plugin) -> (String, Value) {
     plans(server, "vc2", &vultr("plans.json"));
-    let received = Arc::new(Mutex::new(Value::Null));
-    let keep = received.clone();
-    let create = server
-        .mock("POST", "/instances")
-        .match_header("authorization", AUTH)
-        .match_header("content-type", "application/json")
-        .match_body(Matcher::PartialJson(json!({
-            "region": "fra",
-            "plan": "vc2-1c-2gb",
-            "os_id": 1869,
-        })))
-        .with_status(202)
-        .with_body_from_request(move |request| {
-            *keep.lock().unwrap() = serde_json::from_slice(request.body().unwrap()).unwrap();
-            vultr("create.json").into_bytes()
-        })
-        .expect(1)
-        .create();
+    let request = json!({
+        "region": "fra",
+        "plan": "vc2-1c-2gb",
+        "os_id": 1869,
+    });
+    let (create, received) = capture_once(
+        json_post(server, "/instances", request),
+        202,
+        vultr("create.json"),
+    );
     let run = plugin.run(&["order", "vc2-1c-2gb"]);
-    let task_id = run.ok()["task_id"].as_str().unwrap().to_owned();
+    let task_id = task_id(&run);
     assert!(
         !run.stdout.contains("Xk9#mP2v"),
         "the root password shows only in order_status: {}",
         run.stdout
     );
     create.assert();
-    let body = received.lock().unwrap().clone();
-    (task_id, body)
-}
-
-fn status(run: &common::Run) -> (String, String, String) {
-    let reply = run.ok();
-    (
-        reply["status"].as_str().unwrap().to_owned(),
-        reply["server"].as_str().unwrap().to_owned(),
-        reply["server_password"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn in_progress() -> (String, String, String) {
-    ("in_progress".into(), String::new(), String::new())
+    (task_id, received_json(&received))
 }
 
 #[test]
 fn help_is_enabled_with_a_token_and_disabled_without() {
-    let mut server = Server::new();
-    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
-
-    let without = Plugin::shipped("vultr", &server.url());
-    assert_eq!(
-        without.run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "disabled"})
-    );
-    assert_eq!(
-        without.run(&["configs"]).ok(),
-        &json!({"configurations": [], "status": "disabled"})
-    );
-    let refused = without.run(&["order", "vc2-1c-2gb"]);
-    assert!(
-        refused.error_message().contains("token"),
-        "{}",
-        refused.stdout
-    );
-
-    assert_eq!(
-        plugin(&server).run(&["help"]).ok(),
-        &json!({"options": ["help", "configs", "order", "order_status"], "status": "enabled"})
-    );
-    untouched.assert();
+    assert_help_follows_the_token("vultr", "vc2-1c-2gb");
 }
 
 #[test]
 fn configs_follows_the_cursor_and_keeps_vc2_plans_of_the_region_in_range() {
     let mut server = Server::new();
-    let page2 = server
-        .mock("GET", "/plans")
+    let page2 = authed(&mut server, "GET", "/plans")
         .match_query(Matcher::AllOf(vec![
             Matcher::UrlEncoded("type".into(), "vc2".into()),
             Matcher::UrlEncoded("per_page".into(), "500".into()),
             Matcher::UrlEncoded("cursor".into(), "bmV4dF9fdmMyLTFjLTJnYg==".into()),
         ]))
-        .match_header("authorization", AUTH)
         .with_body(vultr("plans-page2.json"))
         .expect(1)
         .create();
@@ -221,24 +141,14 @@ fn order_then_poll_until_finished() {
         "status-ready.json",     // active/running/ok
     ]
     .into_iter()
-    .map(|answer| get(&mut server, INSTANCE, 200, &vultr(answer)))
+    .map(|answer| get_once(&mut server, INSTANCE, 200, &vultr(answer)))
     .collect();
-    for _ in 0..2 {
-        let run = plugin.run(&["order_status", &task_id]);
-        assert_eq!(run.ok()["task_id"], task_id.as_str());
-        assert_eq!(status(&run), in_progress());
-    }
     let finished = (
         "finished".to_owned(),
         "203.0.113.45".to_owned(),
         "Xk9#mP2v{Q7rL4tW".to_owned(),
     );
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    // Once finished, the answer comes from the task store: Vultr is not asked again.
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), finished);
-    for mock in &mocks {
-        mock.assert();
-    }
+    assert_polls_until_finished(&plugin, &task_id, finished, &mocks);
 }
 
 #[test]
@@ -248,7 +158,7 @@ fn ready_without_an_address_is_still_in_progress() {
     let (task_id, _) = order_2gb(&mut server, &plugin);
     let mut placeholder: Value = serde_json::from_str(&vultr("status-ready.json")).unwrap();
     placeholder["instance"]["main_ip"] = json!("0.0.0.0");
-    get(&mut server, INSTANCE, 200, &placeholder.to_string());
+    get_once(&mut server, INSTANCE, 200, &placeholder.to_string());
     assert_eq!(
         status(&plugin.run(&["order_status", &task_id])),
         in_progress()
@@ -260,45 +170,32 @@ fn a_suspended_instance_is_an_error() {
     let mut server = Server::new();
     let plugin = plugin(&server);
     let (task_id, _) = order_2gb(&mut server, &plugin);
-    get(&mut server, INSTANCE, 200, &vultr("status-failed.json"));
-    assert_eq!(
-        status(&plugin.run(&["order_status", &task_id])),
-        ("error".into(), String::new(), String::new())
-    );
+    get_once(&mut server, INSTANCE, 200, &vultr("status-failed.json"));
+    assert_eq!(status(&plugin.run(&["order_status", &task_id])), failed());
 }
 
 #[test]
 fn a_bad_token_says_so_with_vultrs_message() {
     let mut server = Server::new();
-    server
-        .mock("GET", "/plans")
-        .match_query(Matcher::Any)
-        .with_status(401)
-        .with_body(vultr("error-401.json"))
-        .expect(1)
-        .create();
+    let refusing = server.mock("GET", "/plans").match_query(Matcher::Any);
+    once(refusing, 401, &vultr("error-401.json"));
     let run = Plugin::shipped("vultr", &server.url())
         .secrets("token=wrong-token\n")
         .run(&["configs"]);
-    let message = run.error_message();
-    assert!(message.contains("Invalid API token."), "{message}");
-    assert!(message.contains("check the API token"), "{message}");
-    assert!(!run.stdout.contains("wrong-token"), "{}", run.stdout);
+    assert_bad_token(&run, "wrong-token", &["Invalid API token."]);
 }
 
 #[test]
 fn an_invalid_plan_on_order_reaches_the_panel() {
     let mut server = Server::new();
     plans(&mut server, "vc2", &vultr("plans.json"));
-    let create = server
-        .mock("POST", "/instances")
-        .with_status(400)
-        .with_body(vultr("error-400.json"))
-        .expect(1)
-        .create();
+    let create = once(
+        server.mock("POST", "/instances"),
+        400,
+        &vultr("error-400.json"),
+    );
     let run = plugin(&server).run(&["order", "vc2-2c-4gb"]);
-    let message = run.error_message();
-    assert!(message.contains("Invalid plan chosen."), "{message}");
+    assert_error_says(&run, &["Invalid plan chosen."]);
     create.assert();
 }
 
@@ -306,36 +203,25 @@ fn an_invalid_plan_on_order_reaches_the_panel() {
 fn a_rate_limited_order_is_not_sent_twice() {
     let mut server = Server::new();
     plans(&mut server, "vc2", &vultr("plans.json"));
-    let create = server
-        .mock("POST", "/instances")
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(vultr("error-429.json"))
-        .expect(1)
-        .create();
-    let run = plugin(&server).run(&["order", "vc2-1c-2gb"]);
-    let message = run.error_message();
-    assert!(message.contains("Rate limit reached"), "{message}");
-    assert!(message.contains("wait a minute"), "{message}");
-    create.assert();
+    assert_order_rate_limited(
+        &plugin(&server),
+        server.mock("POST", "/instances"),
+        &vultr("error-429.json"),
+        "vc2-1c-2gb",
+        "Rate limit reached",
+    );
 }
 
 #[test]
 fn a_rate_limited_read_is_retried() {
     let mut server = Server::new();
-    let limited = server
-        .mock("GET", "/plans")
-        .match_query(Matcher::Any)
-        .with_status(429)
-        .with_header("retry-after", "0")
-        .with_body(vultr("error-429.json"))
-        .expect(1)
-        .create();
+    let limited = rate_limited(
+        server.mock("GET", "/plans").match_query(Matcher::Any),
+        &vultr("error-429.json"),
+        1,
+    );
     let list = plans(&mut server, "vc2", &vultr("plans.json")).expect(1);
-    let run = plugin(&server).run(&["configs"]);
-    assert_eq!(ids(run.ok()).len(), 3);
-    limited.assert();
-    list.assert();
+    assert_configs_retried(&plugin(&server), limited, list, 3);
 }
 
 #[test]
@@ -343,8 +229,7 @@ fn an_unknown_instance_is_an_error_naming_it() {
     let mut server = Server::new();
     let plugin = plugin(&server);
     let (task_id, _) = order_2gb(&mut server, &plugin);
-    get(&mut server, INSTANCE, 404, &vultr("error-404.json"));
+    get_once(&mut server, INSTANCE, 404, &vultr("error-404.json"));
     let run = plugin.run(&["order_status", &task_id]);
-    let message = run.error_message();
-    assert!(message.contains("instance not found"), "{message}");
+    assert_error_says(&run, &["instance not found"]);
 }

@@ -188,3 +188,292 @@ fn assert_all_strings(value: &Value, whole: &str) {
         other => panic!("`{other}` is not a string in {whole}"),
     }
 }
+
+// Helpers shared by the hoster end-to-end tests (`tests/hoster_*.rs`): mocks of a hoster's API
+// on a `mockito` server, and checks of the replies the panel gets.
+
+/// The authorization header every hoster mock expects: the token in [`SECRETS`].
+pub const AUTH: &str = "Bearer tok";
+
+/// A secrets file holding only the token the mocks expect.
+pub const SECRETS: &str = "token=tok\n";
+
+/// The fixture `name` of `hoster`, from `tests/fixtures/hosters/<hoster>/`.
+pub fn hoster_fixture(hoster: &str, name: &str) -> String {
+    fixture(&format!("hosters/{hoster}/{name}"))
+}
+
+/// A mock of `method path` that only matches requests carrying [`AUTH`]; not created yet.
+pub fn authed(server: &mut mockito::Server, method: &str, path: &str) -> mockito::Mock {
+    server
+        .mock(method, path)
+        .match_header("authorization", AUTH)
+}
+
+/// Creates `mock` answering with `status` and `body`, expected to be called exactly once.
+pub fn once(mock: mockito::Mock, status: usize, body: &str) -> mockito::Mock {
+    mock.with_status(status).with_body(body).expect(1).create()
+}
+
+/// One authenticated GET of `path`, answered once with `status` and `body`.
+pub fn get_once(
+    server: &mut mockito::Server,
+    path: &str,
+    status: usize,
+    body: &str,
+) -> mockito::Mock {
+    once(authed(server, "GET", path), status, body)
+}
+
+/// An authenticated GET of `path` whose query matches `query`, answered 200 with `body`.
+pub fn get_list(
+    server: &mut mockito::Server,
+    path: &str,
+    query: mockito::Matcher,
+    body: &str,
+) -> mockito::Mock {
+    authed(server, "GET", path)
+        .match_query(query)
+        .with_status(200)
+        .with_body(body)
+        .create()
+}
+
+/// Creates `mock` answering 429 with `retry-after: 0` and `body`, expected `times` times.
+pub fn rate_limited(mock: mockito::Mock, body: &str, times: usize) -> mockito::Mock {
+    mock.with_status(429)
+        .with_header("retry-after", "0")
+        .with_body(body)
+        .expect(times)
+        .create()
+}
+
+/// An authenticated JSON POST of `path` whose body contains `partial`; not created yet.
+pub fn json_post(server: &mut mockito::Server, path: &str, partial: Value) -> mockito::Mock {
+    authed(server, "POST", path)
+        .match_header("content-type", "application/json")
+        .match_body(mockito::Matcher::PartialJson(partial))
+}
+
+/// The request body a [`capture_once`] mock received.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Creates `mock` answering once with `status` and `answer`, keeping the body it received.
+pub fn capture_once(
+    mock: mockito::Mock,
+    status: usize,
+    answer: String,
+) -> (mockito::Mock, Received) {
+    let received = Received::default();
+    let keep = received.clone();
+    let mock = mock
+        .with_status(status)
+        .with_body_from_request(move |request| {
+            *keep.lock().unwrap() = request.body().unwrap().clone();
+            answer.clone().into_bytes()
+        })
+        .expect(1)
+        .create();
+    (mock, received)
+}
+
+/// The JSON body a [`capture_once`] mock received.
+pub fn received_json(received: &Received) -> Value {
+    serde_json::from_slice(&received.lock().unwrap()).unwrap()
+}
+
+/// The task id of a successful `order` reply.
+pub fn task_id(run: &Run) -> String {
+    run.ok()["task_id"].as_str().unwrap().to_owned()
+}
+
+/// The status, server address and password of a successful `order_status` reply.
+pub fn status(run: &Run) -> (String, String, String) {
+    let reply = run.ok();
+    (
+        reply["status"].as_str().unwrap().to_owned(),
+        reply["server"].as_str().unwrap().to_owned(),
+        reply["server_password"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// What [`status`] gives for an order still being built.
+pub fn in_progress() -> (String, String, String) {
+    ("in_progress".into(), String::new(), String::new())
+}
+
+/// What [`status`] gives for an order that failed.
+pub fn failed() -> (String, String, String) {
+    ("error".into(), String::new(), String::new())
+}
+
+/// The whole `order_status` reply for `task_id`.
+pub fn task_reply(task_id: &str, status: &str, server: &str, password: &str) -> Value {
+    serde_json::json!({"task_id": task_id, "status": status, "server": server, "server_password": password})
+}
+
+/// The reply to `help` of a provider whose status is `status` ("enabled" or "disabled").
+pub fn help_reply(status: &str) -> Value {
+    serde_json::json!({"options": ["help", "configs", "order", "order_status"], "status": status})
+}
+
+/// The reply to `configs` of a disabled provider.
+pub fn disabled_configs() -> Value {
+    serde_json::json!({"configurations": [], "status": "disabled"})
+}
+
+/// Checks that `run` was refused for want of a token.
+pub fn assert_needs_token(run: &Run) {
+    assert!(run.error_message().contains("token"), "{}", run.stdout);
+}
+
+/// The whole help check of a hoster needing only a token: disabled without, enabled with.
+pub fn assert_help_follows_the_token(name: &str, config: &str) {
+    let mut server = mockito::Server::new();
+    let untouched = server.mock("GET", mockito::Matcher::Any).expect(0).create();
+
+    let without = Plugin::shipped(name, &server.url());
+    assert_eq!(without.run(&["help"]).ok(), &help_reply("disabled"));
+    assert_eq!(without.run(&["configs"]).ok(), &disabled_configs());
+    assert_needs_token(&without.run(&["order", config]));
+
+    let with = Plugin::shipped(name, &server.url()).secrets(SECRETS);
+    assert_eq!(with.run(&["help"]).ok(), &help_reply("enabled"));
+    untouched.assert();
+}
+
+/// Checks that `plugin` is enabled once the token "tok" is in the environment variable `var`.
+pub fn assert_token_from_env(mut plugin: Plugin, var: &str) {
+    plugin.env.push((var.into(), "tok".into()));
+    assert_eq!(plugin.run(&["help"]).ok()["status"], "enabled");
+}
+
+/// Checks that `run` failed with a message containing every one of `parts`.
+pub fn assert_error_says(run: &Run, parts: &[&str]) {
+    let message = run.error_message();
+    for part in parts {
+        assert!(message.contains(part), "{message}");
+    }
+}
+
+/// Checks a 401: the hoster's `parts`, "check the API token", and never the `token` on stdout.
+pub fn assert_bad_token(run: &Run, token: &str, parts: &[&str]) {
+    assert_error_says(run, parts);
+    assert_error_says(run, &["check the API token"]);
+    assert!(!run.stdout.contains(token), "{}", run.stdout);
+}
+
+/// Checks a 429 that was not retried: the hoster's `says` and "wait a minute".
+pub fn assert_rate_limited(run: &Run, says: &str) {
+    assert_error_says(run, &[says, "wait a minute"]);
+}
+
+/// The ids of the configurations in a `configs` reply.
+pub fn ids(reply: &Value) -> Vec<String> {
+    reply["configurations"]
+        .as_array()
+        .expect("a list of configurations")
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The description of configuration `id` in a `configs` reply.
+pub fn descr_of<'a>(reply: &'a Value, id: &str) -> &'a str {
+    reply["configurations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no config {id} in {reply}"))["descr"]
+        .as_str()
+        .unwrap()
+}
+
+/// The (id, description) pairs of a `configs` reply, in order.
+pub fn descrs(reply: &Value) -> Vec<(String, String)> {
+    reply["configurations"]
+        .as_array()
+        .expect("a list of configurations")
+        .iter()
+        .map(|c| pair(c["id"].as_str().unwrap(), c["descr"].as_str().unwrap()))
+        .collect()
+}
+
+/// The (id, description) pairs of a `configs` run, checked to be enabled.
+pub fn enabled_descrs(run: &Run) -> Vec<(String, String)> {
+    let reply = run.ok();
+    assert_eq!(reply["status"], "enabled");
+    descrs(reply)
+}
+
+/// An (id, description) pair as [`descrs`] gives it.
+pub fn pair(id: &str, descr: &str) -> (String, String) {
+    (id.to_owned(), descr.to_owned())
+}
+
+/// Orders `config` against `post` answered 429 with `body`: the hoster's `says`, sent only once.
+pub fn assert_order_rate_limited(
+    plugin: &Plugin,
+    post: mockito::Mock,
+    body: &str,
+    config: &str,
+    says: &str,
+) -> mockito::Mock {
+    let create = rate_limited(post, body, 1);
+    let run = plugin.run(&["order", config]);
+    assert_rate_limited(&run, says);
+    create.assert();
+    create
+}
+
+/// `configs` after a 429 from `limited`: retried on `list`, and `count` configs offered.
+pub fn assert_configs_retried(
+    plugin: &Plugin,
+    limited: mockito::Mock,
+    list: mockito::Mock,
+    count: usize,
+) {
+    let run = plugin.run(&["configs"]);
+    assert_eq!(ids(run.ok()).len(), count);
+    limited.assert();
+    list.assert();
+}
+
+/// A poll of `task_id` answered 429 by `busy` is reported with `says`; the next, by `ready`, finishes.
+pub fn assert_poll_rate_limited(
+    plugin: &Plugin,
+    task_id: &str,
+    busy: mockito::Mock,
+    ready: mockito::Mock,
+    says: &str,
+) {
+    let poll = plugin.run(&["order_status", task_id]);
+    assert!(poll.error_message().contains(says), "{}", poll.stdout);
+    busy.assert();
+    assert_eq!(
+        plugin.run(&["order_status", task_id]).ok()["status"],
+        "finished"
+    );
+    ready.assert();
+}
+
+/// Two polls of `task_id` in progress, then two `finished` (the second from the task store).
+pub fn assert_polls_until_finished(
+    plugin: &Plugin,
+    task_id: &str,
+    finished: (String, String, String),
+    mocks: &[mockito::Mock],
+) {
+    for _ in 0..2 {
+        let run = plugin.run(&["order_status", task_id]);
+        assert_eq!(run.ok()["task_id"], task_id);
+        assert_eq!(status(&run), in_progress());
+    }
+    assert_eq!(status(&plugin.run(&["order_status", task_id])), finished);
+    // Once finished, the answer comes from the task store: the hoster is not asked again.
+    assert_eq!(status(&plugin.run(&["order_status", task_id])), finished);
+    for mock in mocks {
+        mock.assert();
+    }
+}
