@@ -75,8 +75,8 @@ fn a_hoster_message_that_echoes_the_token_is_redacted() {
     assert!(message.contains("token *** lacks rights"), "{message}");
 }
 
-#[test]
-fn not_found_on_a_poll() {
+/// A mock hoster, the plugin, and the id of a task ordered from it (server 42).
+fn ordered() -> (mockito::ServerGuard, Plugin, String) {
     let mut server = Server::new();
     let plugin = fetching(&server.url());
     plans_ok(&mut server);
@@ -85,10 +85,13 @@ fn not_found_on_a_poll() {
         .with_status(201)
         .with_body(r#"{"server":{"id":42}}"#)
         .create();
-    let task_id = plugin.run(&["order", "cx22"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "cx22"]));
+    (server, plugin, task_id)
+}
+
+#[test]
+fn not_found_on_a_poll() {
+    let (mut server, plugin, task_id) = ordered();
     server
         .mock("GET", "/servers/42")
         .with_status(404)
@@ -244,18 +247,7 @@ fn malformed_json_html_pages_and_empty_bodies() {
 
 #[test]
 fn an_empty_success_answer_to_a_poll_is_an_unexpected_state() {
-    let mut server = Server::new();
-    let plugin = fetching(&server.url());
-    plans_ok(&mut server);
-    server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(r#"{"server":{"id":42}}"#)
-        .create();
-    let task_id = plugin.run(&["order", "cx22"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut server, plugin, task_id) = ordered();
     server
         .mock("GET", "/servers/42")
         .with_status(200)

@@ -427,10 +427,7 @@ fn tasks_lists_recorded_orders() {
         .with_status(201)
         .with_body(r#"{"server":{"id":42}}"#)
         .create();
-    let task_id = plugin.run(&["order", "2"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "2"]));
     let table = text(&operator(&["tasks", "testhost"], &plugin.env).stdout);
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("TASK "), "{table}");

@@ -68,10 +68,7 @@ fn the_whole_conversation_with_a_password_kept_from_the_order() {
         )
         .expect(1)
         .create();
-    let task_id = plugin.run(&["order", "2"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "2"]));
     create.assert();
     assert!(task_id.bytes().all(|b| b.is_ascii_digit()), "{task_id}");
     assert_eq!(task_file(&plugin, &task_id)["hoster_id"], "42");
@@ -109,10 +106,7 @@ fn task_files_are_private() {
     let mut server = Server::new();
     let plugin = testhost(&server);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(plugin.state_dir()), 0o700);
     assert_eq!(
@@ -144,10 +138,7 @@ fn a_generated_password_is_sent_kept_and_reported() {
             json!({"server": {"id": 42}}).to_string().into()
         })
         .create();
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     let password = sent.lock().unwrap()["root_pass"]
         .as_str()
         .unwrap()
@@ -172,10 +163,7 @@ fn a_password_that_appears_later_in_the_server_object() {
     let mut server = Server::new();
     let plugin = with_yaml(&server, &yaml);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     poll(
         &mut server,
         json!({"server": {"status": "running", "ipv4": "203.0.113.9", "root_pass": null}})
@@ -200,10 +188,7 @@ fn the_status_map_error_and_values_not_in_it() {
     let mut server = Server::new();
     let plugin = testhost(&server);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     poll(&mut server, server_answer("migrating", Value::Null));
     let message = plugin
         .run(&["order_status", &task_id])
@@ -227,10 +212,7 @@ fn the_status_map_error_and_values_not_in_it() {
     let mut server = Server::new();
     let plugin = with_yaml(&server, &lenient);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     poll(&mut server, server_answer("migrating", Value::Null));
     assert_eq!(
         plugin.run(&["order_status", &task_id]).ok()["status"],
@@ -256,10 +238,7 @@ fn a_pattern_in_the_status_map_reads_several_fields() {
     let mut server = Server::new();
     let plugin = with_yaml(&server, &yaml);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     poll(
         &mut server,
         json!({"server": {"status": "running", "power": "off", "ipv4": "203.0.113.5"}}).to_string(),
@@ -299,10 +278,7 @@ fn an_order_of_two_requests_and_a_status_of_two_calls() {
         .with_body(r#"{"action":{"id":7}}"#)
         .expect(1)
         .create();
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     create.assert();
     poweron.assert();
     server
@@ -343,10 +319,7 @@ fn a_bought_server_reaches_the_panel_even_when_a_later_step_fails() {
         .expect(1)
         .create();
     // The panel gets the task id (so it keeps the server on its orders page) ...
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     // ... and every poll says what went wrong and what to do.
     let message = plugin
         .run(&["order_status", &task_id])
@@ -450,10 +423,7 @@ fn failure_statuses_can_let_a_not_found_through_as_an_answer() {
     let mut server = Server::new();
     let plugin = with_yaml(&server, &yaml);
     order_ok(&mut server);
-    let task_id = plugin.run(&["order", "1"]).ok()["task_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
     server
         .mock("GET", "/servers/42")
         .with_status(404)
