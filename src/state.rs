@@ -47,7 +47,7 @@ pub struct Task {
     pub id: String,
     pub provider: String,
     pub config_id: String,
-    /// The config's vars at order time, for `{{config.NAME}}` in `order_status`.
+    /// The config at order time as templates see it (`id`, `descr`, vars): `{{config.NAME}}`.
     pub config: Map<String, Value>,
     /// Seconds since the Unix epoch.
     pub created: u64,

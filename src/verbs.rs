@@ -134,11 +134,11 @@ pub struct ResolvedConfig {
 
 impl ResolvedConfig {
     /// `config` as templates see it: `id`, `descr` and the vars.
-    fn as_context(&self) -> Value {
+    fn as_context(&self) -> Map<String, Value> {
         let mut config = self.vars.clone();
         config.insert("id".into(), Value::String(self.id.clone()));
         config.insert("descr".into(), Value::String(self.descr.clone()));
-        Value::Object(config)
+        config
     }
 }
 
@@ -285,12 +285,12 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     let mut task = store.create(Task::new(
         &plan.name,
         &config.id,
-        config.vars.clone(),
+        config.as_context(),
         password,
     ))?;
     let mut bought = false;
     for (index, step) in plan.order.steps.iter().enumerate() {
-        let context = task_context(runner, &task, &config.as_context(), None);
+        let context = task_context(runner, &task, None);
         let buys = !bought && step.request.method != Method::Get;
         if buys && runner.time_left() < purchase_budget(plan.api.deadline) {
             let error = Error::new("too little time is left before the deadline to send the order safely")
@@ -335,7 +335,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
             }
         }
     }
-    let context = task_context(runner, &task, &config.as_context(), None);
+    let context = task_context(runner, &task, None);
     let hoster_id = runner.render(&plan.order.hoster_id, &context)?;
     if hoster_id.is_empty() {
         let what = plan
@@ -380,14 +380,9 @@ fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> R
 }
 
 /// The variables of a task's templates.
-fn task_context(
-    runner: &Runner,
-    task: &Task,
-    config: &Value,
-    polled: Option<&Map<String, Value>>,
-) -> Value {
+fn task_context(runner: &Runner, task: &Task, polled: Option<&Map<String, Value>>) -> Value {
     let mut context = runner.base_context();
-    context.insert("config".into(), config.clone());
+    context.insert("config".into(), Value::Object(task.config.clone()));
     context.insert(
         "task".into(),
         json!({"id": task.id, "config_id": task.config_id, "password": task.password, "hoster_id": task.hoster_id}),
@@ -459,18 +454,13 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
         )));
     }
 
-    let config = {
-        let mut config = task.config.clone();
-        config.insert("id".into(), Value::String(task.config_id.clone()));
-        Value::Object(config)
-    };
     let status = &plan.order_status;
     let mut polled = Map::new();
     for step in &status.steps {
-        let context = task_context(runner, &task, &config, Some(&polled));
+        let context = task_context(runner, &task, Some(&polled));
         polled.extend(runner.step(step, &context)?);
     }
-    let context = task_context(runner, &task, &config, Some(&polled));
+    let context = task_context(runner, &task, Some(&polled));
     let state = runner.render(&status.value, &context)?;
     let mut outcome =
         extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
@@ -496,14 +486,12 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
             outcome = TaskStatus::InProgress;
         }
     }
-    let reply = status_reply(&task, outcome);
-    if let Reply::Status { status, .. } = &reply
-        && (task.stage == Stage::Finished || task.last_status != Some(*status))
-    {
-        task.last_status = Some(*status);
+    // Polls are many: the task is written only when what the panel is told changes.
+    if task.last_status != Some(outcome) {
+        task.last_status = Some(outcome);
         store.save(&task)?;
     }
-    Ok(reply)
+    Ok(status_reply(&task, outcome))
 }
 
 #[cfg(test)]
