@@ -161,7 +161,7 @@ pub struct Plan {
     pub order: OrderPlan,
     pub order_status: StatusPlan,
     pub templates: Templates,
-    /// Names of extracted values that are secrets (see [`secret_values`]).
+    /// Names of extracted values that `server_password` is made of (see [`Plan::is_secret_value`]).
     pub secret_values: BTreeSet<String>,
 }
 
