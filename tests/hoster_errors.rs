@@ -124,14 +124,7 @@ fn a_refused_order_reaches_the_panel_and_is_recorded_as_refused() {
         "{message}"
     );
     create.assert();
-    let task: serde_json::Value = {
-        let entry = std::fs::read_dir(plugin.state_dir())
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap()
-    };
+    let task = plugin.only_task();
     assert_eq!(task["stage"], "refused");
 }
 
@@ -154,13 +147,7 @@ fn an_order_is_never_retried_and_a_500_may_hide_a_purchase() {
         "{message}"
     );
     create.assert();
-    let entry = std::fs::read_dir(plugin.state_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let task: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    let task = plugin.only_task();
     assert_eq!(task["stage"], "unknown");
 }
 
@@ -178,13 +165,7 @@ fn a_hoster_that_cannot_be_reached_was_not_ordered_from() {
         message.contains("cannot connect") && message.contains("nothing was sent"),
         "{message}"
     );
-    let entry = std::fs::read_dir(plugin.state_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let task: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    let task = plugin.only_task();
     assert_eq!(task["stage"], "refused");
 }
 
@@ -302,13 +283,7 @@ fn an_order_without_an_answer_is_sent_once_recorded_as_unknown_and_says_check_th
         1,
         "the purchase was sent exactly once"
     );
-    let entry = std::fs::read_dir(plugin.state_dir())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let task: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap();
+    let task = plugin.only_task();
     assert_eq!(task["stage"], "unknown");
     let task_id = task["id"].as_str().unwrap();
     assert!(

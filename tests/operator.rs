@@ -116,30 +116,27 @@ fn validate_finds_every_structural_problem_with_suggestions() {
         stdout.contains("hoster_id"),
         "a missing field is named: {stdout}"
     );
+    assert!(stdout.contains("4 problem(s)"), "{stdout}");
+}
+
+/// `vps-provider <command>` prints exactly the committed file `path`.
+fn assert_generated(command: &str, path: &str) {
+    let output = operator(&[command], &[]);
+    let committed = std::fs::read_to_string(repo_file(path)).unwrap();
     assert!(
-        stdout.contains("4 problem(s)") || stdout.contains("3 problem(s)"),
-        "{stdout}"
+        text(&output.stdout) == committed,
+        "{path} is stale: run `cargo run -- {command} > {path}`"
     );
 }
 
 #[test]
 fn the_committed_schema_is_what_the_binary_prints() {
-    let output = operator(&["schema"], &[]);
-    let committed = std::fs::read_to_string(repo_file("schemas/provider.schema.json")).unwrap();
-    assert!(
-        text(&output.stdout) == committed,
-        "schemas/provider.schema.json is stale: run `cargo run -- schema > schemas/provider.schema.json`"
-    );
+    assert_generated("schema", "schemas/provider.schema.json");
 }
 
 #[test]
 fn the_committed_man_page_is_what_the_binary_prints() {
-    let output = operator(&["man"], &[]);
-    let committed = std::fs::read_to_string(repo_file("docs/vps-provider.1")).unwrap();
-    assert!(
-        text(&output.stdout) == committed,
-        "docs/vps-provider.1 is stale: run `cargo run -- man > docs/vps-provider.1`"
-    );
+    assert_generated("man", "docs/vps-provider.1");
 }
 
 #[test]

@@ -136,6 +136,16 @@ impl Plugin {
             .join(format!("providers/{0}/bin/{0}", self.name))
     }
 
+    /// The one task recorded in the store, as its JSON file says it.
+    pub fn only_task(&self) -> Value {
+        let mut files = std::fs::read_dir(self.state_dir())
+            .expect("a task folder")
+            .map(|e| e.unwrap().path());
+        let file = files.next().expect("a task file");
+        assert!(files.next().is_none(), "exactly one task is recorded");
+        serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+    }
+
     /// Runs the plugin with `args`, as the panel does.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_os(
