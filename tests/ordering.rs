@@ -44,6 +44,11 @@ fn order_ok(server: &mut Server) -> mockito::Mock {
         .create()
 }
 
+/// The `status` one `order_status` poll answers.
+fn polled_status(plugin: &Plugin, task_id: &str) -> Value {
+    plugin.run(&["order_status", task_id]).ok()["status"].clone()
+}
+
 fn task_file(plugin: &Plugin, task_id: &str) -> Value {
     let text = std::fs::read_to_string(plugin.state_dir().join(format!("{task_id}.json"))).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -174,10 +179,7 @@ fn a_password_that_appears_later_in_the_server_object() {
         json!({"server": {"status": "running", "ipv4": "203.0.113.9", "root_pass": "Later-Pw"}})
             .to_string(),
     );
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "in_progress"
-    );
+    assert_eq!(polled_status(&plugin, &task_id), "in_progress");
     let done = plugin.run(&["order_status", &task_id]);
     assert_eq!(done.ok()["status"], "finished");
     assert_eq!(done.ok()["server_password"], "Later-Pw");
@@ -214,10 +216,7 @@ fn the_status_map_error_and_values_not_in_it() {
     order_ok(&mut server);
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
     poll(&mut server, server_answer("migrating", Value::Null));
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "in_progress"
-    );
+    assert_eq!(polled_status(&plugin, &task_id), "in_progress");
 }
 
 #[test]
@@ -247,14 +246,8 @@ fn a_pattern_in_the_status_map_reads_several_fields() {
         &mut server,
         json!({"server": {"status": "running", "power": "on", "ipv4": "203.0.113.5"}}).to_string(),
     );
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "in_progress"
-    );
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "finished"
-    );
+    assert_eq!(polled_status(&plugin, &task_id), "in_progress");
+    assert_eq!(polled_status(&plugin, &task_id), "finished");
 }
 
 #[test]
@@ -293,14 +286,8 @@ fn an_order_of_two_requests_and_a_status_of_two_calls() {
         .create();
     poll(&mut server, server_answer("running", json!("203.0.113.7")));
     poll(&mut server, server_answer("running", json!("203.0.113.7")));
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "in_progress"
-    );
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "finished"
-    );
+    assert_eq!(polled_status(&plugin, &task_id), "in_progress");
+    assert_eq!(polled_status(&plugin, &task_id), "finished");
 }
 
 #[test]
@@ -431,14 +418,8 @@ fn failure_statuses_can_let_a_not_found_through_as_an_answer() {
         .expect(1)
         .create();
     poll(&mut server, server_answer("running", json!("203.0.113.7")));
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "in_progress"
-    );
-    assert_eq!(
-        plugin.run(&["order_status", &task_id]).ok()["status"],
-        "finished"
-    );
+    assert_eq!(polled_status(&plugin, &task_id), "in_progress");
+    assert_eq!(polled_status(&plugin, &task_id), "finished");
 }
 
 #[test]
