@@ -226,7 +226,8 @@ pub struct Request {
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     /// A JSON body written as YAML. String leaves are templates; a leaf that is exactly one
-    /// `{{path}}` keeps the type of the value it names (a number stays a number).
+    /// `{{path}}` keeps the type of the value it names (a number stays a number). A key
+    /// written with a final `?` (`zone?:`) is left out when its value is null or empty.
     #[serde(default)]
     pub json: Option<Value>,
 }

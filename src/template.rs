@@ -36,10 +36,19 @@ pub enum Template {
 /// A JSON body or a map of vars: literal leaves and templates.
 #[derive(Debug, Clone)]
 pub enum Tree {
-    Object(Vec<(String, Tree)>),
+    Object(Vec<Entry>),
     Array(Vec<Tree>),
     Value(Value),
     Text(Template),
+}
+
+/// One key of a JSON object in a body. A key written with a final `?` (`zone?:`) is optional:
+/// it is left out when its value renders to null or to an empty text.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: String,
+    pub optional: bool,
+    pub value: Tree,
 }
 
 /// The registry of compiled templates.
@@ -111,7 +120,17 @@ impl Templates {
             ),
             Value::Object(map) => Tree::Object(
                 map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.compile_tree(&path.key(k), v)?)))
+                    .map(|(written, v)| {
+                        let (key, optional) = match written.strip_suffix('?') {
+                            Some(key) => (key.to_owned(), true),
+                            None => (written.clone(), false),
+                        };
+                        Ok(Entry {
+                            key,
+                            optional,
+                            value: self.compile_tree(&path.key(written), v)?,
+                        })
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             other => Tree::Value(other.clone()),
@@ -141,12 +160,17 @@ impl Templates {
     /// Renders a tree to JSON.
     pub fn render_tree(&self, tree: &Tree, context: &Value) -> Result<Value, String> {
         Ok(match tree {
-            Tree::Object(entries) => Value::Object(
-                entries
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_tree(v, context)?)))
-                    .collect::<Result<_, String>>()?,
-            ),
+            Tree::Object(entries) => {
+                let mut object = serde_json::Map::new();
+                for entry in entries {
+                    let value = self.render_tree(&entry.value, context)?;
+                    let empty = value.is_null() || value.as_str() == Some("");
+                    if !(entry.optional && empty) {
+                        object.insert(entry.key.clone(), value);
+                    }
+                }
+                Value::Object(object)
+            }
             Tree::Array(items) => Value::Array(
                 items
                     .iter()
@@ -430,6 +454,23 @@ mod tests {
             .render_tree(&tree, &json!({"settings": {"n": 5}}))
             .unwrap();
         assert_eq!(body, json!({"n": " 5 "}));
+    }
+
+    #[test]
+    fn an_optional_key_is_left_out_when_empty() {
+        let mut templates = Templates::new();
+        let body = json!({"zone?": "{{settings.zone}}", "keys?": "{{settings.keys}}", "name": "{{settings.none}}"});
+        let tree = templates.compile_tree(&YamlPath::root(), &body).unwrap();
+        let empty = json!({"settings": {"zone": "", "keys": null, "none": null}});
+        assert_eq!(
+            templates.render_tree(&tree, &empty).unwrap(),
+            json!({"name": null})
+        );
+        let set = json!({"settings": {"zone": "spb-3", "keys": [7], "none": null}});
+        assert_eq!(
+            templates.render_tree(&tree, &set).unwrap(),
+            json!({"zone": "spb-3", "keys": [7], "name": null})
+        );
     }
 
     #[test]

@@ -319,3 +319,15 @@ fn a_server_the_hoster_does_not_know_is_an_error() {
     assert_error_says(&run, &["404", "Server not found"]);
     gone.assert();
 }
+
+#[test]
+fn a_zone_chosen_by_the_site_is_sent() {
+    let mut server = Server::new();
+    let _presets = presets(&mut server);
+    let (create, received) = create(&mut server);
+    let p = Plugin::shipped("timeweb", &server.url())
+        .secrets(&format!("{SECRETS}availability_zone=spb-3\n"));
+    task_id(&p.run(&["order", "4799"]));
+    create.assert();
+    assert_eq!(received_json(&received)["availability_zone"], "spb-3");
+}
