@@ -286,6 +286,17 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_holds_another_task_is_damaged_and_does_not_hide_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "demo");
+        let real = store.create(task()).unwrap();
+        fs::copy(store.path_of(&real.id), store.path_of("5")).unwrap();
+        assert!(store.load("5").unwrap_err().message.contains("is damaged"));
+        let (tasks, problems) = store.list().unwrap();
+        assert_eq!((tasks.len(), problems.len()), (1, 1));
+    }
+
+    #[test]
     fn hostile_ids_never_become_paths() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path(), "demo");

@@ -591,3 +591,32 @@ fn no_source_file_names_a_hoster() {
         }
     }
 }
+
+#[test]
+fn the_log_is_never_written_through_a_symlink() {
+    let mut server = Server::new();
+    let mut plugin = Plugin::new(
+        "testhost",
+        &fixture("providers/testhost.yaml"),
+        &server.url(),
+    )
+    .secrets("token=tok-secret-123\n");
+    server
+        .mock("POST", "/servers")
+        .with_status(201)
+        .with_body(r#"{"server":{"id":42}}"#)
+        .create();
+    let target = plugin.root.path().join("elsewhere");
+    std::fs::write(&target, "").unwrap();
+    let link = plugin.root.path().join("vps-provider.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    plugin
+        .env
+        .push(("VPS_PROVIDER_LOG".into(), link.display().to_string()));
+    common::task_id(&plugin.run(&["order", "1"]));
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "",
+        "nothing went through the link"
+    );
+}
