@@ -44,6 +44,16 @@ fn order_ok(server: &mut Server) -> mockito::Mock {
         .create()
 }
 
+/// A mock hoster that took an order of config 1 (server 42), the plugin whose provider file is
+/// `yaml`, and the task id it handed out.
+fn ordered(yaml: &str) -> (mockito::ServerGuard, Plugin, String) {
+    let mut server = Server::new();
+    let plugin = with_yaml(&server, yaml);
+    order_ok(&mut server);
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    (server, plugin, task_id)
+}
+
 /// The `status` one `order_status` poll answers.
 fn polled_status(plugin: &Plugin, task_id: &str) -> Value {
     plugin.run(&["order_status", task_id]).ok()["status"].clone()
@@ -108,10 +118,7 @@ fn the_whole_conversation_with_a_password_kept_from_the_order() {
 #[test]
 fn task_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let mut server = Server::new();
-    let plugin = testhost(&server);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (_server, plugin, task_id) = ordered(&fixture("providers/testhost.yaml"));
     let mode = |p: std::path::PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(plugin.state_dir()), 0o700);
     assert_eq!(
@@ -165,10 +172,7 @@ fn a_password_that_appears_later_in_the_server_object() {
             "server_password: \"{{saved.root_password}}\"",
             "server_password: \"{{polled.root_pass}}\"",
         );
-    let mut server = Server::new();
-    let plugin = with_yaml(&server, &yaml);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (mut server, plugin, task_id) = ordered(&yaml);
     poll(
         &mut server,
         json!({"server": {"status": "running", "ipv4": "203.0.113.9", "root_pass": null}})
@@ -187,10 +191,7 @@ fn a_password_that_appears_later_in_the_server_object() {
 
 #[test]
 fn the_status_map_error_and_values_not_in_it() {
-    let mut server = Server::new();
-    let plugin = testhost(&server);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (mut server, plugin, task_id) = ordered(&fixture("providers/testhost.yaml"));
     poll(&mut server, server_answer("migrating", Value::Null));
     let message = plugin
         .run(&["order_status", &task_id])
@@ -211,10 +212,7 @@ fn the_status_map_error_and_values_not_in_it() {
         "      failed: error",
         "      failed: error\n    otherwise: in_progress",
     );
-    let mut server = Server::new();
-    let plugin = with_yaml(&server, &lenient);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (mut server, plugin, task_id) = ordered(&lenient);
     poll(&mut server, server_answer("migrating", Value::Null));
     assert_eq!(polled_status(&plugin, &task_id), "in_progress");
 }
@@ -234,10 +232,7 @@ fn a_pattern_in_the_status_map_reads_several_fields() {
             "      running: finished\n",
             "      running/on: finished\n      \"*/off\": in_progress\n",
         );
-    let mut server = Server::new();
-    let plugin = with_yaml(&server, &yaml);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (mut server, plugin, task_id) = ordered(&yaml);
     poll(
         &mut server,
         json!({"server": {"status": "running", "power": "off", "ipv4": "203.0.113.5"}}).to_string(),
@@ -407,10 +402,7 @@ fn failure_statuses_can_let_a_not_found_through_as_an_answer() {
         "  deadline_seconds: 3",
         "  deadline_seconds: 3\n  failure_statuses: [\"300-403\", \"405-599\"]",
     );
-    let mut server = Server::new();
-    let plugin = with_yaml(&server, &yaml);
-    order_ok(&mut server);
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let (mut server, plugin, task_id) = ordered(&yaml);
     server
         .mock("GET", "/servers/42")
         .with_status(404)
