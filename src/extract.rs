@@ -83,23 +83,18 @@ fn glob_matches(parts: &[String], text: &str) -> bool {
 }
 
 /// Whether `server` is an address the panel can SSH to: an IP that is not a placeholder, or a
-/// host name.
-pub fn is_usable_address(server: &str) -> bool {
+/// host name. A loopback address counts only for a hoster on this machine (`hoster_is_local`:
+/// a mock or a local staging API), whose servers may well be local too.
+pub fn is_usable_address(server: &str, hoster_is_local: bool) -> bool {
     match server.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => hoster_is_local,
         // Addresses that can never be a new server's: placeholders, this machine, a link,
         // a group or the broadcast address.
         Ok(IpAddr::V4(ip)) => {
-            !(ip.is_unspecified()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_multicast()
-                || ip.is_broadcast())
+            !(ip.is_unspecified() || ip.is_link_local() || ip.is_multicast() || ip.is_broadcast())
         }
         Ok(IpAddr::V6(ip)) => {
-            !(ip.is_unspecified()
-                || ip.is_loopback()
-                || ip.is_unicast_link_local()
-                || ip.is_multicast())
+            !(ip.is_unspecified() || ip.is_unicast_link_local() || ip.is_multicast())
         }
         Err(_) => {
             !server.is_empty()
@@ -221,10 +216,14 @@ mod tests {
             "224.0.0.1",
             "255.255.255.255",
         ] {
-            assert!(!is_usable_address(bad), "{bad}");
+            assert!(!is_usable_address(bad, false), "{bad}");
         }
         for good in ["203.0.113.7", "2001:db8::1", "vps1.example.com", "10.0.0.5"] {
-            assert!(is_usable_address(good), "{good}");
+            assert!(is_usable_address(good, false), "{good}");
         }
+        // A mock hoster on this machine may hand out servers on this machine.
+        assert!(is_usable_address("127.0.0.1", true));
+        assert!(is_usable_address("::1", true));
+        assert!(!is_usable_address("0.0.0.0", true));
     }
 }

@@ -14,6 +14,23 @@ const MAX_ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 pub const USER_AGENT: &str = concat!("vps-provider/", env!("CARGO_PKG_VERSION"));
 
+/// Whether `url`'s host is this machine (127.0.0.0/8, `::1` or `localhost`).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A request, rendered and ready to send.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -191,5 +208,32 @@ fn failure(error: ureq::Error) -> Failure {
             Failure::NotConnected(io.to_string())
         }
         other => Failure::Network(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for local in [
+            "http://127.0.0.1:8080/v1",
+            "http://127.9.9.9",
+            "http://[::1]:80/x",
+            "https://localhost/v1",
+            "http://user:pw@127.0.0.1/",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "https://api.example.com/v1",
+            "http://127.0.0.1.example.com/",
+            "http://10.0.0.1/",
+            "http://localhost.evil/",
+            "127.0.0.1",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod password;
 pub mod plan;
 pub mod position;
 pub mod protocol;
+pub mod reachable;
 pub mod redact;
 pub mod runner;
 pub mod site;

@@ -42,6 +42,25 @@ pub struct Manifest {
     pub order: Order,
     /// How to follow an order until the server is ready.
     pub order_status: OrderStatus,
+    /// What to send, once, when an order fails after the hoster created the server (it
+    /// reported an error, or the order outlived `order_status.give_up_after_minutes`): usually
+    /// a `DELETE` of the server, so a broken machine does not keep billing. Without it, a
+    /// failed server is left for the operator to delete.
+    #[serde(default)]
+    pub cleanup: Option<Cleanup>,
+}
+
+/// The requests that delete a server whose order failed.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cleanup {
+    /// Template; the cleanup is sent only when it renders to anything but empty, `false`, `0`
+    /// or `null`. Name a setting (`"{{settings.delete_failed_servers}}"`) so the operator can
+    /// turn it off with a `delete_failed_servers=false` line in the site's secrets file.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Requests sent in order (templates see `task`, `config`, `saved`); never retried.
+    pub steps: Vec<Step>,
 }
 
 /// Whether the provider is switched on.
@@ -281,6 +300,30 @@ pub struct OrderStatus {
     /// Template of root's password: `{{saved.NAME}}` (kept from the order answer),
     /// `{{password}}` (generated at order time), or `{{polled.NAME}}` (from this answer).
     pub server_password: String,
+    /// Ready means reachable: `finished` also waits until the server accepts TCP connections
+    /// on its SSH port (the panel connects as root the moment it reads `finished`, and fails
+    /// the task for good if it cannot). `ssh_check: {}` checks port 22. The variable
+    /// `VPS_PROVIDER_SSH_CHECK=off` or `vps-provider run --no-ssh-check` turns it off for a run
+    /// against a staging API or a mock.
+    #[serde(default)]
+    pub ssh_check: Option<SshCheck>,
+    /// Minutes an order may stay `in_progress`, counted from the order (default 30, at most
+    /// 10080). Past that, polls answer `error` with what the hoster last reported.
+    #[serde(default)]
+    pub give_up_after_minutes: Option<u64>,
+}
+
+/// How to tell that a server's SSH port is open.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SshCheck {
+    /// The port to connect to (default 22).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Seconds one connection attempt may take (default 3, at most 30; always within the
+    /// verb's deadline).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
 /// Maps the hoster's state to the panel's.

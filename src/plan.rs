@@ -26,6 +26,11 @@ const DEADLINE_SECONDS: (u64, u64, u64) = (1, 60, 600);
 /// `api.max_response_bytes`: lowest, default (8 MiB), highest (256 MiB).
 const RESPONSE_BYTES: (u64, u64, u64) = (1024, 8 << 20, 256 << 20);
 const DEFAULT_MAX_PAGES: u32 = 20;
+/// `order_status.give_up_after_minutes`: lowest, default, highest (a week).
+const GIVE_UP_MINUTES: (u64, u64, u64) = (1, 30, 7 * 24 * 60);
+/// `order_status.ssh_check.timeout_seconds`: lowest, default, highest.
+const SSH_TIMEOUT_SECONDS: (u64, u64, u64) = (1, 3, 30);
+const DEFAULT_SSH_PORT: u16 = 22;
 
 /// A compiled JSONPath and where it was written.
 #[derive(Debug, Clone)]
@@ -140,6 +145,22 @@ pub struct StatusPlan {
     pub otherwise: Otherwise,
     pub server: Text,
     pub server_password: Text,
+    pub ssh_check: Option<SshCheckPlan>,
+    pub give_up_after: Duration,
+}
+
+/// Where and how long to knock before calling a server ready.
+#[derive(Debug, Clone, Copy)]
+pub struct SshCheckPlan {
+    pub port: u16,
+    pub timeout: Duration,
+}
+
+/// The requests that delete a server whose order failed, and whether to send them.
+#[derive(Debug)]
+pub struct CleanupPlan {
+    pub when: Option<Text>,
+    pub steps: Vec<StepPlan>,
 }
 
 #[derive(Debug)]
@@ -160,6 +181,7 @@ pub struct Plan {
     pub configs: ConfigsPlan,
     pub order: OrderPlan,
     pub order_status: StatusPlan,
+    pub cleanup: Option<CleanupPlan>,
     pub templates: Templates,
     /// Names of extracted values that `server_password` is made of (see [`Plan::is_secret_value`]).
     pub secret_values: BTreeSet<String>,
@@ -622,6 +644,50 @@ impl Compiler<'_> {
             otherwise: status.status.otherwise,
             server: self.text(at.key("server"), &status.server),
             server_password: self.text(at.key("server_password"), &status.server_password),
+            ssh_check: status.ssh_check.as_ref().map(|check| SshCheckPlan {
+                port: match check.port {
+                    Some(0) => {
+                        self.problem(
+                            &at.key("ssh_check").key("port"),
+                            "port 0 cannot be connected to",
+                            "use the server's SSH port, usually 22",
+                        );
+                        DEFAULT_SSH_PORT
+                    }
+                    port => port.unwrap_or(DEFAULT_SSH_PORT),
+                },
+                timeout: Duration::from_secs(self.bounded(
+                    &at.key("ssh_check").key("timeout_seconds"),
+                    check.timeout_seconds,
+                    SSH_TIMEOUT_SECONDS,
+                    "one attempt per poll; the next poll tries again",
+                )),
+            }),
+            give_up_after: Duration::from_secs(
+                60 * self.bounded(
+                    &at.key("give_up_after_minutes"),
+                    status.give_up_after_minutes,
+                    GIVE_UP_MINUTES,
+                    "how long an order may stay in progress",
+                ),
+            ),
+        }
+    }
+
+    fn cleanup(&mut self, cleanup: &manifest::Cleanup) -> CleanupPlan {
+        let at = YamlPath::root().key("cleanup");
+        for (i, step) in cleanup.steps.iter().enumerate() {
+            if !step.extract.is_empty() {
+                self.problem(
+                    &at.key("steps").index(i).key("extract"),
+                    "a cleanup step takes nothing from its answer",
+                    "remove `extract`: nothing runs after the cleanup",
+                );
+            }
+        }
+        CleanupPlan {
+            when: cleanup.when.as_ref().map(|w| self.text(at.key("when"), w)),
+            steps: self.steps(at.key("steps"), &cleanup.steps),
         }
     }
 }
@@ -757,6 +823,7 @@ impl Plan {
             &manifest.order.hoster_id,
         );
         let order_status = c.status(&manifest.order_status);
+        let cleanup = manifest.cleanup.as_ref().map(|cleanup| c.cleanup(cleanup));
         let Compiler {
             templates,
             problems,
@@ -779,6 +846,7 @@ impl Plan {
                 hoster_id,
             },
             order_status,
+            cleanup,
             templates,
             secret_values: secret_values(&manifest.order_status.server_password),
         })

@@ -70,6 +70,10 @@ pub enum Reply {
         status: TaskStatus,
         server: String,
         server_password: String,
+        /// Why the order failed, with `error`: for the operator (the panel reads only the
+        /// fields above).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     Error {
         error: u8,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -32,6 +32,29 @@ pub enum Stage {
     Unknown,
     /// The server is ready; `server` and `server_password` are final.
     Finished,
+    /// The hoster took the order, then it failed: the hoster reported an error, or the order
+    /// stayed in progress too long. Final; `message` says why, `cleanup` what became of it.
+    Failed,
+}
+
+impl Stage {
+    /// Whether polls answer from the record without asking the hoster.
+    pub fn is_final(self) -> bool {
+        matches!(self, Stage::Finished | Stage::Failed)
+    }
+}
+
+/// What became of the cleanup of a failed server. Recorded *before* it is sent, so it is
+/// never sent twice, even by a run that dies half-way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cleanup {
+    /// Being sent, or the run that sent it died before the answer.
+    Sending,
+    /// The hoster accepted it.
+    Done,
+    /// The hoster refused it, or did not answer; `cleanup_message` says how.
+    Failed,
 }
 
 impl Stage {
@@ -69,6 +92,15 @@ pub struct Task {
     pub last_status: Option<TaskStatus>,
     #[serde(default)]
     pub message: Option<String>,
+    /// The hoster's state at the last poll (`{{polled...}}` as the status rule renders it),
+    /// or why a server it calls ready is not ready yet: what an order that hangs reports.
+    #[serde(default)]
+    pub last_state: Option<String>,
+    /// The cleanup of a failed server, when one was sent.
+    #[serde(default)]
+    pub cleanup: Option<Cleanup>,
+    #[serde(default)]
+    pub cleanup_message: Option<String>,
 }
 
 impl Task {
@@ -93,7 +125,34 @@ impl Task {
             server_password: None,
             last_status: None,
             message: None,
+            last_state: None,
+            cleanup: None,
+            cleanup_message: None,
         }
+    }
+
+    /// Why a failed task failed, and what became of its server.
+    pub fn failure(&self) -> String {
+        let why = self.message.clone().unwrap_or_default();
+        let server = match (self.cleanup, self.hoster_id.as_deref()) {
+            (Some(Cleanup::Done), _) => "the server was deleted".to_owned(),
+            (Some(Cleanup::Sending), Some(id)) => format!(
+                "the run deleting server `{id}` was interrupted: check the hoster's console"
+            ),
+            (Some(Cleanup::Failed), Some(id)) => format!(
+                "deleting server `{id}` failed ({}): delete it in the hoster's console",
+                self.cleanup_message.as_deref().unwrap_or("no reason given")
+            ),
+            (None, Some(id)) => {
+                format!("server `{id}` is left as it is: delete it in the hoster's console")
+            }
+            _ => String::new(),
+        };
+        [why, server]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -204,6 +263,24 @@ impl Store {
         Ok(task)
     }
 
+    /// Holds the provider's task lock until the guard is dropped: read-modify-write of a task
+    /// (a poll's result, a cleanup's claim) happens under it, so concurrent polls neither
+    /// undo each other's result nor send a cleanup twice. Never held across a request.
+    pub fn lock(&self) -> Result<TaskLock> {
+        self.ensure_dir()?;
+        let path = self.dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| io_error("open the task lock", &path, &e))?;
+        file.lock()
+            .map_err(|e| io_error("take the task lock", &path, &e))?;
+        Ok(TaskLock { _file: file })
+    }
+
     /// Every task, newest first, and the problems of files that are not readable tasks.
     pub fn list(&self) -> Result<(Vec<Task>, Vec<Error>)> {
         let entries = match fs::read_dir(&self.dir) {
@@ -233,6 +310,11 @@ impl Store {
             let _ = dir.sync_all();
         }
     }
+}
+
+/// The provider's task lock; released when dropped (the file is closed).
+pub struct TaskLock {
+    _file: fs::File,
 }
 
 fn now_millis() -> u128 {

@@ -64,7 +64,7 @@ impl Scope {
         };
         let roots: &'static [&'static str] = match (key(0), key(1)) {
             ("configs", "fetch") if key(2) != "request" => &["settings", "secrets", "item"],
-            ("order", _) => &["settings", "secrets", "config", "task", "saved"],
+            ("order" | "cleanup", _) => &["settings", "secrets", "config", "task", "saved"],
             ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
             _ => &["settings", "secrets"],
         };

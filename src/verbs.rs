@@ -11,14 +11,16 @@ use crate::password;
 use crate::plan::{self, Bound, ConfigsPlan, Vars};
 use crate::protocol::TaskStatus;
 use crate::protocol::{Availability, Configuration, Reply, VERBS};
+use crate::reachable;
 use crate::redact;
 use crate::runner::{CallError, Observer, Runner, with_query};
 use crate::site::Site;
-use crate::state::{Stage, Store, Task};
+use crate::state::{self, Cleanup, Stage, Store, Task};
 use crate::template::{is_truthy, text_of};
 use crate::{extract, manifest::Method};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
+use std::time::Duration;
 
 /// A verb and its argument, as the panel passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,7 +28,12 @@ pub enum Verb {
     Help,
     Configs,
     Order(String),
-    OrderStatus(String),
+    /// `refresh` (the operator's `run --refresh`) asks the hoster again about a task whose
+    /// answer is final; the panel never sets it.
+    OrderStatus {
+        task_id: String,
+        refresh: bool,
+    },
 }
 
 impl Verb {
@@ -66,7 +73,10 @@ impl Verb {
             "help" => no_argument(Verb::Help),
             "configs" => no_argument(Verb::Configs),
             "order" => argument("config id").map(Verb::Order),
-            "order_status" => argument("task id").map(Verb::OrderStatus),
+            "order_status" => argument("task id").map(|task_id| Verb::OrderStatus {
+                task_id,
+                refresh: false,
+            }),
             other => Err(Error::new(format!("unknown verb `{}`", ids::shown(other)))
                 .help(format!("the verbs are {}", VERBS.join(", ")))),
         }
@@ -118,8 +128,8 @@ pub fn answer(
             }
             order(&mut Runner::new(&bound, observer), site, config_id)
         }
-        Verb::OrderStatus(task_id) => {
-            order_status(&mut Runner::new(&bound, observer), site, task_id)
+        Verb::OrderStatus { task_id, refresh } => {
+            order_status(&mut Runner::new(&bound, observer), site, task_id, *refresh)
         }
     }
 }
@@ -394,28 +404,40 @@ fn task_context(runner: &Runner, task: &Task, polled: Option<&Map<String, Value>
     Value::Object(context)
 }
 
+/// What the record of a task says to the panel.
 fn status_reply(task: &Task, status: TaskStatus) -> Reply {
     let finished = status == TaskStatus::Finished;
+    let shown_if_finished = |value: &Option<String>| {
+        finished
+            .then(|| value.clone().unwrap_or_default())
+            .unwrap_or_default()
+    };
     Reply::Status {
         task_id: task.id.clone(),
         status,
-        server: if finished {
-            task.server.clone().unwrap_or_default()
-        } else {
-            String::new()
-        },
-        server_password: if finished {
-            task.server_password.clone().unwrap_or_default()
-        } else {
-            String::new()
-        },
+        server: shown_if_finished(&task.server),
+        server_password: shown_if_finished(&task.server_password),
+        message: (status == TaskStatus::Error)
+            .then(|| task.failure())
+            .map(|m| redact::clean(&m)),
     }
 }
 
-fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply> {
+/// What one poll of the hoster found.
+struct Poll {
+    outcome: TaskStatus,
+    /// The hoster's state, or why a server it calls ready is not ready yet.
+    state: String,
+    /// Why the order failed, for `error`.
+    failure: Option<String>,
+    /// Address and root password, for `finished`.
+    server: Option<(String, String)>,
+}
+
+fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) -> Result<Reply> {
     let plan = &runner.bound.plan;
     let store = Store::new(&site.state_dir, &plan.name);
-    let mut task = store.load(task_id)?;
+    let task = store.load(task_id)?;
     // Everything of the task that is a password stays out of messages and traces.
     redact::register(&task.password);
     task.server_password
@@ -426,10 +448,18 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
             redact::register(&text_of(value));
         }
     }
+    if task.provider != plan.name {
+        return Err(Error::new(format!(
+            "task `{}` belongs to provider `{}`, not `{}`",
+            task.id, task.provider, plan.name
+        )));
+    }
 
     match task.stage {
-        Stage::Finished => return Ok(status_reply(&task, TaskStatus::Finished)),
-        Stage::Ordered => {}
+        // The panel polls every task on every page load: a final answer is given from the
+        // record, the same every time, without asking the hoster again.
+        stage if stage.is_final() && !refresh => return Ok(recorded_reply(&task)),
+        Stage::Ordered | Stage::Finished | Stage::Failed => {}
         Stage::Refused => {
             let why = task.message.clone().unwrap_or_default();
             return Err(Error::new(format!(
@@ -447,51 +477,178 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str) -> Result<Reply
                 .help("check the hoster's console: delete the server there, or add it to the pool by hand"));
         }
     }
-    if task.provider != plan.name {
-        return Err(Error::new(format!(
-            "task `{}` belongs to provider `{}`, not `{}`",
-            task.id, task.provider, plan.name
-        )));
-    }
 
+    let poll = poll(runner, site, &task)?;
+    let task = {
+        let _lock = store.lock()?;
+        let mut task = store.load(task_id)?;
+        // A poll running beside this one may have recorded a final answer first: it stands.
+        if task.stage.is_final() && !refresh {
+            return Ok(recorded_reply(&task));
+        }
+        let before = (task.stage, task.last_status, task.last_state.clone());
+        match &poll.server {
+            Some((server, password)) => {
+                task.server = Some(server.clone());
+                task.server_password = Some(password.clone());
+                task.stage = Stage::Finished;
+            }
+            None if poll.outcome == TaskStatus::Error => {
+                task.stage = Stage::Failed;
+                task.message = poll.failure.clone();
+            }
+            None => task.stage = Stage::Ordered,
+        }
+        task.last_status = Some(poll.outcome);
+        task.last_state = Some(poll.state);
+        // Polls are many: the task is written only when something changed.
+        if before != (task.stage, task.last_status, task.last_state.clone()) {
+            store.save(&task)?;
+        }
+        task
+    };
+    let task = if task.stage == Stage::Failed {
+        clean_up(runner, &store, task)?
+    } else {
+        task
+    };
+    Ok(status_reply(&task, poll.outcome))
+}
+
+/// The answer a task's record gives.
+fn recorded_reply(task: &Task) -> Reply {
+    let status = match task.stage {
+        Stage::Finished => TaskStatus::Finished,
+        Stage::Failed => TaskStatus::Error,
+        _ => task.last_status.unwrap_or(TaskStatus::InProgress),
+    };
+    status_reply(task, status)
+}
+
+/// Asks the hoster how the order stands, and checks what it says: `finished` needs a real
+/// address, a password and (when the file asks) an open SSH port; `in_progress` past the
+/// file's limit is `error`.
+fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
+    let plan = &runner.bound.plan;
     let status = &plan.order_status;
     let mut polled = Map::new();
     for step in &status.steps {
-        let context = task_context(runner, &task, Some(&polled));
+        let context = task_context(runner, task, Some(&polled));
         polled.extend(runner.step(step, &context)?);
     }
-    let context = task_context(runner, &task, Some(&polled));
+    let context = task_context(runner, task, Some(&polled));
     let state = runner.render(&status.value, &context)?;
-    let mut outcome =
-        extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
-            plan.source
-                .error(
-                    &status.value.at,
-                    format!(
-                        "the hoster reports the state `{state}`, which the status map does not know"
-                    ),
-                )
-                .help("add it to `order_status.status.map`, or set `otherwise`")
-        })?;
-    if outcome == TaskStatus::Finished {
-        let server = runner.render(&status.server, &context)?;
-        let password = runner.render(&status.server_password, &context)?;
-        // The panel SSHes to `server` with `password` as soon as it reads `finished`:
-        // until both are real, the server is still in progress.
-        if extract::is_usable_address(&server) && !password.is_empty() {
-            task.server = Some(server);
-            task.server_password = Some(password);
-            task.stage = Stage::Finished;
-        } else {
-            outcome = TaskStatus::InProgress;
+    let outcome = extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
+        plan.source
+            .error(
+                &status.value.at,
+                format!(
+                    "the hoster reports the state `{state}`, which the status map does not know"
+                ),
+            )
+            .help("add it to `order_status.status.map`, or set `otherwise`")
+    })?;
+    let mut poll = Poll {
+        outcome,
+        state: format!("the hoster reports `{state}`"),
+        failure: None,
+        server: None,
+    };
+    match outcome {
+        TaskStatus::Finished => {
+            let server = runner.render(&status.server, &context)?;
+            let password = runner.render(&status.server_password, &context)?;
+            // The panel SSHes to `server` with `password` as soon as it reads `finished`:
+            // until both are real and the port answers, the server is still in progress.
+            let hoster_is_local = crate::http::is_loopback_url(&runner.bound.base_url);
+            let not_ready = if !extract::is_usable_address(&server, hoster_is_local) {
+                Some(format!(
+                    "the hoster reports `{state}` but no usable address yet (`{server}`)"
+                ))
+            } else if password.is_empty() {
+                Some(format!(
+                    "the hoster reports `{state}` but no root password yet"
+                ))
+            } else {
+                status
+                    .ssh_check
+                    .filter(|_| site.ssh_check)
+                    .and_then(|check| {
+                        let timeout = check.timeout.min(runner.time_left());
+                        reachable::ssh_port_open(&server, check.port, timeout).err()
+                    })
+                    .map(|why| format!("the hoster reports `{state}` but {why}"))
+            };
+            match not_ready {
+                Some(why) => {
+                    poll.outcome = TaskStatus::InProgress;
+                    poll.state = why;
+                }
+                None => poll.server = Some((server, password)),
+            }
+        }
+        TaskStatus::Error => poll.failure = Some(poll.state.clone()),
+        TaskStatus::InProgress => {}
+    }
+    let age = Duration::from_secs(state::now_secs().saturating_sub(task.created));
+    if poll.outcome == TaskStatus::InProgress && age > status.give_up_after {
+        poll.outcome = TaskStatus::Error;
+        poll.failure = Some(format!(
+            "still not ready {} minutes after the order ({}); given up after {} minutes",
+            age.as_secs() / 60,
+            poll.state,
+            status.give_up_after.as_secs() / 60
+        ));
+    }
+    Ok(poll)
+}
+
+/// Sends the file's cleanup for a failed server, once: the claim is recorded before the
+/// request leaves, so neither a poll beside this one nor a later one sends it again. A task
+/// that never reached the hoster has no server id and is never cleaned up.
+fn clean_up(runner: &mut Runner, store: &Store, task: Task) -> Result<Task> {
+    let plan = &runner.bound.plan;
+    let Some(cleanup) = &plan.cleanup else {
+        return Ok(task);
+    };
+    if task.cleanup.is_some() || task.hoster_id.is_none() {
+        return Ok(task);
+    }
+    if let Some(when) = &cleanup.when
+        && !is_truthy(&runner.render(when, &task_context(runner, &task, None))?)
+    {
+        return Ok(task);
+    }
+    let task = {
+        let _lock = store.lock()?;
+        let mut task = store.load(&task.id)?;
+        if task.cleanup.is_some() || task.stage != Stage::Failed {
+            return Ok(task);
+        }
+        task.cleanup = Some(Cleanup::Sending);
+        store.save(&task)?;
+        task
+    };
+    let mut sent = Ok(());
+    for step in &cleanup.steps {
+        if let Err(failure) = runner.step(step, &task_context(runner, &task, None)) {
+            sent = Err(failure);
+            break;
         }
     }
-    // Polls are many: the task is written only when what the panel is told changes.
-    if task.last_status != Some(outcome) {
-        task.last_status = Some(outcome);
-        store.save(&task)?;
+    let _lock = store.lock()?;
+    let mut task = store.load(&task.id)?;
+    match sent {
+        Ok(()) => task.cleanup = Some(Cleanup::Done),
+        // A dry run shows the cleanup it would send; its scratch store is thrown away.
+        Err(CallError::NotSent) => return Ok(task),
+        Err(failure) => {
+            task.cleanup = Some(Cleanup::Failed);
+            task.cleanup_message = Some(failure.into_error().one_line());
+        }
     }
-    Ok(status_reply(&task, outcome))
+    store.save(&task)?;
+    Ok(task)
 }
 
 #[cfg(test)]

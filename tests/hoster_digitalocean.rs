@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    Plugin, Received, assert_bad_token, assert_error_says, assert_needs_token,
+    Plugin, Received, assert_bad_token, assert_error_says, assert_failed, assert_needs_token,
     assert_order_rate_limited, assert_poll_rate_limited, assert_token_from_env, authed,
     capture_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply, json_post, once,
     pair, rate_limited, received_json, task_id, task_reply,
@@ -263,7 +263,7 @@ fn archived_is_an_error_and_powered_off_waits() {
         "in_progress"
     );
     let failed = p.run(&["order_status", &task_id]);
-    assert_eq!(failed.ok(), &task_reply(&task_id, "error", "", ""));
+    assert_failed(&failed, &task_id, &["`archive`"]);
 }
 
 #[test]

@@ -4,10 +4,10 @@
 mod common;
 
 use common::{
-    Plugin, Received, assert_bad_token, assert_error_says, assert_order_rate_limited,
-    assert_poll_rate_limited, assert_token_from_env, authed, capture_once, disabled_configs,
-    enabled_descrs as descrs, fixture, help_reply, json_post, once, pair, rate_limited,
-    received_json, task_id, task_reply,
+    Plugin, Received, assert_bad_token, assert_error_says, assert_failed,
+    assert_order_rate_limited, assert_poll_rate_limited, assert_token_from_env, authed,
+    capture_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply, json_post, once,
+    pair, rate_limited, received_json, task_id, task_reply,
 };
 use mockito::{Matcher, Mock, Server};
 use serde_json::{Value, json};
@@ -225,9 +225,10 @@ fn a_blocked_server_is_an_error() {
         p.run(&["order_status", &task_id]).ok()["status"],
         "in_progress"
     );
-    assert_eq!(
-        p.run(&["order_status", &task_id]).ok(),
-        &task_reply(&task_id, "error", "", "")
+    assert_failed(
+        &p.run(&["order_status", &task_id]),
+        &task_id,
+        &["`blocked`"],
     );
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Plugin, fixture};
+use common::{Plugin, assert_failed, fixture};
 use mockito::{Matcher, Server};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -203,10 +203,7 @@ fn the_status_map_error_and_values_not_in_it() {
     );
     poll(&mut server, server_answer("failed", Value::Null));
     let failed = plugin.run(&["order_status", &task_id]);
-    assert_eq!(
-        failed.ok(),
-        &json!({"task_id": task_id, "status": "error", "server": "", "server_password": ""})
-    );
+    assert_failed(&failed, &task_id, &["the hoster reports `failed`"]);
 
     let lenient = fixture("providers/testhost.yaml").replace(
         "      failed: error",

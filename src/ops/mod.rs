@@ -72,6 +72,14 @@ pub enum Command {
         /// Trace every request and answer on stderr (secrets redacted).
         #[arg(long, short)]
         verbose: bool,
+        /// With order_status: ask the hoster again about a finished or failed task (whose
+        /// answer otherwise comes from its record).
+        #[arg(long)]
+        refresh: bool,
+        /// Do not wait for new servers' SSH port (as VPS_PROVIDER_SSH_CHECK=off): for a
+        /// staging API or a mock, whose addresses are not real servers.
+        #[arg(long)]
+        no_ssh_check: bool,
     },
     /// Check provider files without sending anything; print every problem with file:line:col.
     ///
@@ -153,7 +161,17 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             verb,
             dry_run,
             verbose,
-        } => return run(&name, &verb, dry_run, verbose),
+            refresh,
+            no_ssh_check,
+        } => {
+            let options = RunOptions {
+                dry_run,
+                verbose,
+                refresh,
+                ssh_check: !no_ssh_check,
+            };
+            return run(&name, &verb, options);
+        }
         Command::Validate { files, format } => {
             let files: Vec<(String, PathBuf)> = if files.is_empty() {
                 match site::provider_files() {
@@ -212,14 +230,30 @@ fn print_lines(lines: Vec<String>) {
 }
 
 /// `run`: the verb as the panel would get it, or its requests shown (dry) or traced.
-fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode {
+/// How `run` was asked to answer.
+struct RunOptions {
+    dry_run: bool,
+    verbose: bool,
+    refresh: bool,
+    ssh_check: bool,
+}
+
+fn run(name: &str, verb: &[OsString], options: RunOptions) -> ExitCode {
     let mut site = Site::from_env(name);
+    site.ssh_check &= options.ssh_check;
     let verb = match Verb::parse(verb) {
+        Ok(Verb::OrderStatus { task_id, .. }) => Verb::OrderStatus {
+            task_id,
+            refresh: options.refresh,
+        },
+        Ok(_) if options.refresh => {
+            return failed(&Error::new("--refresh is for `order_status <task_id>`"));
+        }
         Ok(verb) => verb,
         Err(err) => return Reply::error(&err.one_line()).print(),
     };
-    if !dry_run {
-        let observer: Option<Box<dyn crate::runner::Observer>> = if verbose {
+    if !options.dry_run {
+        let observer: Option<Box<dyn crate::runner::Observer>> = if options.verbose {
             Some(Box::new(Trace::new(std::io::stderr())))
         } else {
             None
@@ -239,7 +273,7 @@ fn run(name: &str, verb: &[OsString], dry_run: bool, verbose: bool) -> ExitCode 
             )));
         }
     };
-    if let Verb::OrderStatus(task_id) = &verb
+    if let Verb::OrderStatus { task_id, .. } = &verb
         && crate::ids::is_safe(task_id)
     {
         let from = site.state_dir.join(name).join(format!("{task_id}.json"));

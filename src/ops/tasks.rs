@@ -16,7 +16,7 @@ pub fn table(name: &str) -> Result<String> {
         return Ok(format!("no tasks in {}\n", store.dir().display()));
     }
     let now = state::now_secs();
-    let rows: Vec<[String; 6]> = tasks
+    let rows: Vec<[String; 7]> = tasks
         .iter()
         .map(|task| {
             let stage = task.stage.name();
@@ -34,11 +34,21 @@ pub fn table(name: &str) -> Result<String> {
                 ),
                 task.server.clone().unwrap_or_else(|| "-".into()),
                 age(now.saturating_sub(task.created)),
+                crate::redact::clean(&note(task)),
             ]
         })
         .collect();
-    let header = ["TASK", "CONFIG", "HOSTER ID", "STAGE", "SERVER", "AGE"].map(str::to_owned);
-    let widths: Vec<usize> = (0..6)
+    let header = [
+        "TASK",
+        "CONFIG",
+        "HOSTER ID",
+        "STAGE",
+        "SERVER",
+        "AGE",
+        "NOTE",
+    ]
+    .map(str::to_owned);
+    let widths: Vec<usize> = (0..7)
         .map(|i| {
             rows.iter()
                 .chain([&header])
@@ -58,6 +68,18 @@ pub fn table(name: &str) -> Result<String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// What the operator should know of a task that is not plainly on its way or done.
+fn note(task: &state::Task) -> String {
+    match task.stage {
+        Stage::Failed => task.failure(),
+        Stage::Ordered => task.last_state.clone().unwrap_or_default(),
+        Stage::Finished => String::new(),
+        Stage::Ordering | Stage::Refused | Stage::Unknown => {
+            task.message.clone().unwrap_or_default()
+        }
+    }
 }
 
 /// `95` → `1m`, `7200` → `2h`, `3 days` → `3d`.

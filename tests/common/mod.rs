@@ -92,6 +92,9 @@ impl Plugin {
                 dir.join("state").display().to_string(),
             ),
             ("VPS_PROVIDER_BASE_URL".into(), base_url.to_owned()),
+            // Fixtures carry documented public addresses: no test may knock on them. The
+            // SSH check's own tests turn it back on with loopback listeners.
+            ("VPS_PROVIDER_SSH_CHECK".into(), "off".into()),
         ];
         Plugin {
             root,
@@ -315,6 +318,19 @@ pub fn in_progress() -> (String, String, String) {
 /// What [`status`] gives for an order that failed.
 pub fn failed() -> (String, String, String) {
     ("error".into(), String::new(), String::new())
+}
+
+/// Checks that `run` is the `error` answer for `task_id`, whose message (for the operator)
+/// names each of `says`.
+pub fn assert_failed(run: &Run, task_id: &str, says: &[&str]) {
+    let reply = run.ok();
+    let message = reply["message"].as_str().unwrap_or_default();
+    let mut expected = task_reply(task_id, "error", "", "");
+    expected["message"] = Value::String(message.to_owned());
+    assert_eq!(reply, &expected);
+    for part in says {
+        assert!(message.contains(part), "`{part}` not in {message}");
+    }
 }
 
 /// The whole `order_status` reply for `task_id`.
