@@ -49,7 +49,7 @@ pub struct Site {
     pub state_dir: PathBuf,
     pub base_url_override: Option<String>,
     /// Whether `order_status.ssh_check` knocks on new servers' SSH port. Off with
-    /// `VPS_PROVIDER_SSH_CHECK=off` (or `run --no-ssh-check`): against a staging API or a mock,
+    /// `VPS_PROVIDER_SSH_CHECK=off` (or `0`, `false`, `no`; or `run --no-ssh-check`): against a staging API or a mock,
     /// the addresses a hoster hands out are not servers of ours to connect to.
     pub ssh_check: bool,
 }
@@ -74,7 +74,8 @@ impl Site {
             base_url_override: std::env::var("VPS_PROVIDER_BASE_URL")
                 .ok()
                 .filter(|v| !v.is_empty()),
-            ssh_check: std::env::var_os("VPS_PROVIDER_SSH_CHECK").is_none_or(|v| v != "off"),
+            ssh_check: !std::env::var("VPS_PROVIDER_SSH_CHECK")
+                .is_ok_and(|v| matches!(v.as_str(), "off" | "0" | "false" | "no")),
         }
     }
 }

@@ -407,10 +407,9 @@ fn task_context(runner: &Runner, task: &Task, polled: Option<&Map<String, Value>
 /// What the record of a task says to the panel.
 fn status_reply(task: &Task, status: TaskStatus) -> Reply {
     let finished = status == TaskStatus::Finished;
-    let shown_if_finished = |value: &Option<String>| {
-        finished
-            .then(|| value.clone().unwrap_or_default())
-            .unwrap_or_default()
+    let shown_if_finished = |value: &Option<String>| match value {
+        Some(value) if finished => value.clone(),
+        _ => String::new(),
     };
     Reply::Status {
         task_id: task.id.clone(),

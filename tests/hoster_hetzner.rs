@@ -4,10 +4,10 @@
 mod common;
 
 use common::{
-    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says, assert_failed,
     assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished, authed,
-    capture_once, descrs, failed, get_list, get_once, hoster_fixture, json_post, once,
-    rate_limited, received_json, status, task_id,
+    capture_once, deleted_once, descrs, get_list, get_once, hoster_fixture, json_post, once,
+    rate_limited, received_json, task_id,
 };
 use mockito::{Matcher, Mock, Server, ServerGuard};
 use serde_json::{Value, json};
@@ -198,8 +198,14 @@ fn a_failed_build_is_an_error() {
         200,
         &hetzner("action-failed.json"),
     );
+    let deleted = deleted_once(&mut server, "/servers/42424242");
     let run = plugin.run(&["order_status", &task_id]);
-    assert_eq!(status(&run), failed());
+    assert_failed(
+        &run,
+        &task_id,
+        &["`initializing/error`", "the server was deleted"],
+    );
+    deleted.assert();
 }
 
 #[test]

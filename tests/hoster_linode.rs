@@ -4,10 +4,10 @@
 mod common;
 
 use common::{
-    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says, assert_failed,
     assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished,
-    capture_once, descr_of, get_list, get_once, hoster_fixture, ids, json_post, once, rate_limited,
-    received_json, status, task_id,
+    capture_once, deleted_once, descr_of, get_list, get_once, hoster_fixture, ids, json_post, once,
+    rate_limited, received_json, status, task_id,
 };
 use mockito::{Matcher, Mock, Server, ServerGuard};
 use serde_json::{Value, json};
@@ -237,4 +237,23 @@ fn an_unknown_linode_is_an_error() {
     get_once(&mut server, INSTANCE, 404, &linode("error-404.json"));
     let run = plugin.run(&["order_status", &task_id]);
     assert_error_says(&run, &["Not found", "does not know this resource"]);
+}
+
+/// Linode reports a failed build only in its events: an instance still `provisioning` half an
+/// hour after the order is given up on, and deleted.
+#[test]
+fn a_build_that_never_ends_is_given_up_and_deleted() {
+    let mut server = Server::new();
+    let plugin = plugin(&server);
+    let (task_id, _) = order_2gb(&mut server, &plugin);
+    plugin.backdate_task(&task_id, 31);
+    get_once(&mut server, INSTANCE, 200, &linode("status-progress.json"));
+    let deleted = deleted_once(&mut server, INSTANCE);
+    let run = plugin.run(&["order_status", &task_id]);
+    assert_failed(
+        &run,
+        &task_id,
+        &["given up after 30 minutes", "the server was deleted"],
+    );
+    deleted.assert();
 }

@@ -6,8 +6,8 @@ mod common;
 use common::{
     Plugin, Received, assert_bad_token, assert_error_says, assert_failed,
     assert_order_rate_limited, assert_poll_rate_limited, assert_token_from_env, authed,
-    capture_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply, json_post, once,
-    pair, rate_limited, received_json, task_id, task_reply,
+    capture_once, deleted_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply,
+    json_post, once, pair, rate_limited, received_json, task_id, task_reply,
 };
 use mockito::{Matcher, Mock, Server};
 use serde_json::{Value, json};
@@ -225,11 +225,10 @@ fn a_blocked_server_is_an_error() {
         p.run(&["order_status", &task_id]).ok()["status"],
         "in_progress"
     );
-    assert_failed(
-        &p.run(&["order_status", &task_id]),
-        &task_id,
-        &["`blocked`"],
-    );
+    let deleted = deleted_once(&mut server, SERVER);
+    let failed = p.run(&["order_status", &task_id]);
+    assert_failed(&failed, &task_id, &["`blocked`", "the server was deleted"]);
+    deleted.assert();
 }
 
 #[test]

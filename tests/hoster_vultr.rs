@@ -4,9 +4,9 @@
 mod common;
 
 use common::{
-    Plugin, assert_bad_token, assert_configs_retried, assert_error_says,
+    Plugin, assert_bad_token, assert_configs_retried, assert_error_says, assert_failed,
     assert_help_follows_the_token, assert_order_rate_limited, assert_polls_until_finished, authed,
-    capture_once, descr_of, failed, get_list, get_once, hoster_fixture, ids, in_progress,
+    capture_once, deleted_once, descr_of, get_list, get_once, hoster_fixture, ids, in_progress,
     json_post, once, rate_limited, received_json, status, task_id,
 };
 use mockito::{Matcher, Mock, Server, ServerGuard};
@@ -171,7 +171,10 @@ fn a_suspended_instance_is_an_error() {
     let plugin = plugin(&server);
     let (task_id, _) = order_2gb(&mut server, &plugin);
     get_once(&mut server, INSTANCE, 200, &vultr("status-failed.json"));
-    assert_eq!(status(&plugin.run(&["order_status", &task_id])), failed());
+    let deleted = deleted_once(&mut server, INSTANCE);
+    let run = plugin.run(&["order_status", &task_id]);
+    assert_failed(&run, &task_id, &["the server was deleted"]);
+    deleted.assert();
 }
 
 #[test]

@@ -149,6 +149,31 @@ impl Plugin {
         serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
     }
 
+    /// Rewrites task `task_id`'s record as if it had been ordered `minutes` earlier.
+    pub fn backdate_task(&self, task_id: &str, minutes: u64) {
+        let path = self.state_dir().join(format!("{task_id}.json"));
+        let mut task: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        task["created"] = Value::from(task["created"].as_u64().unwrap() - minutes * 60);
+        std::fs::write(&path, task.to_string()).unwrap();
+    }
+
+    /// Sets the environment variable `key` for every later run.
+    pub fn with_env(mut self, key: &str, value: &str) -> Plugin {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Runs `vps-provider args...` (the operator's tool) on this plugin's site.
+    pub fn operator(&self, args: &[&str]) -> std::process::Output {
+        Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("vps-provider runs")
+    }
+
     /// Runs the plugin with `args`, as the panel does.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_os(
@@ -315,9 +340,13 @@ pub fn in_progress() -> (String, String, String) {
     ("in_progress".into(), String::new(), String::new())
 }
 
-/// What [`status`] gives for an order that failed.
-pub fn failed() -> (String, String, String) {
-    ("error".into(), String::new(), String::new())
+/// The hoster's DELETE of a failed server at `path`, expected exactly once (the shipped
+/// files clean up after a failed order).
+pub fn deleted_once(server: &mut mockito::Server, path: &str) -> mockito::Mock {
+    authed(server, "DELETE", path)
+        .with_status(204)
+        .expect(1)
+        .create()
 }
 
 /// Checks that `run` is the `error` answer for `task_id`, whose message (for the operator)
