@@ -297,8 +297,14 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 .help("nothing was ordered; the plan list was slow: try again, or raise `api.deadline_seconds`");
             return Err(record_failure(&store, &mut task, Stage::Refused, error));
         }
+        if buys {
+            crate::fault::point("before_order_request");
+        }
         match runner.step(step, &context) {
             Ok(extracted) => {
+                if buys {
+                    crate::fault::point("after_order_answer");
+                }
                 task.saved.extend(extracted);
                 bought |= buys;
                 store.save(&task)?;
