@@ -157,14 +157,33 @@ impl Plugin {
     }
 
     pub fn run_os(&self, args: &[std::ffi::OsString]) -> Run {
-        let output = Command::new(self.plugin_path())
+        parse_run(self.command(args).output().expect("the plugin runs"))
+    }
+
+    /// The command the panel would run for `args`, not started yet.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new(self.plugin_path());
+        command
             .args(args)
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("the plugin runs");
-        parse_run(output)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
+
+    /// Runs `vps-provider args...` (the operator's CLI) with this plugin's environment.
+    pub fn operator(&self, args: &[&str]) -> std::process::Output {
+        operator(args, &self.env)
+    }
+}
+
+/// Runs `vps-provider args...` with a clean environment plus `env`.
+pub fn operator(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
 }
 
 /// Checks the one rule that holds for every run: stdout is exactly one JSON object.
