@@ -227,6 +227,7 @@ impl<'a> Runner<'a> {
         let what = format!("{} {}", outgoing.method, url_path(&outgoing.url));
         let answer = self.client.send(outgoing).map_err(|failure| {
             let unreachable = matches!(failure, Failure::NotConnected(_));
+            let invalid = matches!(failure, Failure::Invalid(_));
             let (message, help) = match failure {
                 Failure::Deadline => (
                     format!("no answer to {what} within the deadline of {} s", plan.api.deadline.as_secs()),
@@ -244,9 +245,23 @@ impl<'a> Runner<'a> {
                     format!("the exchange with the hoster for {what} failed: {reason}"),
                     "check the network and `api.base_url` (or VPS_PROVIDER_BASE_URL)",
                 ),
+                Failure::Redirect(reason) => (
+                    format!("the hoster redirected {what}: {reason}"),
+                    "the API moved: fix `api.base_url` (or VPS_PROVIDER_BASE_URL) to its new address",
+                ),
+                Failure::Invalid(reason) => (
+                    format!("{what} cannot be sent: {reason}"),
+                    "nothing was sent; check `api.base_url` (or VPS_PROVIDER_BASE_URL) and the request's templates",
+                ),
             };
             let error = Error::new(message).at(where_()).help(help);
-            if unreachable { CallError::Unreachable(error) } else { CallError::NoAnswer(error) }
+            if unreachable {
+                CallError::Unreachable(error)
+            } else if invalid {
+                CallError::NotBuilt(error)
+            } else {
+                CallError::NoAnswer(error)
+            }
         })?;
         let parsed: std::result::Result<Value, String> =
             if answer.body.iter().all(u8::is_ascii_whitespace) {
