@@ -506,3 +506,94 @@ pub fn assert_polls_until_finished(
         mock.assert();
     }
 }
+
+// A raw loopback HTTP server for hosters that misbehave in ways mockito cannot: answers that
+// never end, never come, or redirect forever.
+
+/// One request a [`RawServer`] received: when, and its head (request line and headers).
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub at: std::time::Instant,
+    pub head: String,
+}
+
+impl RawRequest {
+    /// The request line, e.g. `GET /plans HTTP/1.1`.
+    pub fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or_default()
+    }
+}
+
+/// A loopback server that hands every connection to a handler, and keeps what it received.
+pub struct RawServer {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<RawRequest>>>,
+}
+
+impl RawServer {
+    /// Listens on `ip` (a loopback address); `handler` gets each connection after its request
+    /// head was read, with the number of requests seen before it.
+    pub fn start(
+        ip: &str,
+        handler: impl Fn(&mut std::net::TcpStream, usize) + Send + Sync + 'static,
+    ) -> RawServer {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<RawRequest>::new()));
+        let seen = requests.clone();
+        let handler = std::sync::Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, handler) = (seen.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    // Read the body too: closing with unread bytes would reset the connection.
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
+                    let index = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(RawRequest {
+                            at: std::time::Instant::now(),
+                            head: String::from_utf8_lossy(&head).into_owned(),
+                        });
+                        seen.len() - 1
+                    };
+                    handler(&mut stream, index);
+                });
+            }
+        });
+        RawServer { url, requests }
+    }
+
+    /// What was received so far.
+    pub fn received(&self) -> Vec<RawRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Writes a whole answer with `status`, extra `headers` and `body`, and closes the connection.
+pub fn respond(stream: &mut std::net::TcpStream, status: &str, headers: &[&str], body: &str) {
+    use std::io::Write;
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for header in headers {
+        answer.push_str(header);
+        answer.push_str("\r\n");
+    }
+    answer.push_str("\r\n");
+    answer.push_str(body);
+    let _ = stream.write_all(answer.as_bytes());
+}
