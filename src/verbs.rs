@@ -368,7 +368,8 @@ fn purchase_budget(deadline: std::time::Duration) -> std::time::Duration {
 /// Records a failed order and returns its error.
 fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) -> Error {
     task.stage = stage;
-    task.message = Some(error.one_line());
+    // The hoster's message may echo the token back: the task file is not a secret store.
+    task.message = Some(redact::clean(&error.one_line()));
     // The error being reported matters more than a failure to record it.
     let _ = store.save(task);
     error
@@ -378,7 +379,7 @@ fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) ->
 /// (so the server is not lost to it) and every poll reports `problem`.
 fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> Result<Reply> {
     task.stage = Stage::Unknown;
-    task.message = Some(problem);
+    task.message = Some(redact::clean(&problem));
     store.save(task)?;
     Ok(Reply::Order {
         task_id: task.id.clone(),
