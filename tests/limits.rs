@@ -7,24 +7,11 @@
 
 mod common;
 
-use common::{Plugin, RawServer, fixture, respond};
+use common::{Plugin, RawServer, fetching, respond};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 const DEADLINE: u64 = 3;
-
-/// The testhost provider with its menu fetched from `GET /plans`, a deadline of `deadline`
-/// seconds and an answer cap of `max_bytes`.
-fn fetching(server: &RawServer, deadline: u64, max_bytes: u64) -> Plugin {
-    let testhost = fixture("providers/testhost.yaml");
-    let (head, rest) = testhost.split_once("configs:\n").unwrap();
-    let (_, order) = rest.split_once("order:\n").unwrap();
-    let yaml = format!(
-        "{head}  max_response_bytes: {max_bytes}\nconfigs:\n  fetch:\n    request: {{ path: /plans }}\n    items: $.plans[*]\n    id: \"{{{{item.id}}}}\"\n    descr: \"{{{{item.id}}}}\"\n    vars: {{ plan: \"{{{{item.id}}}}\", region: fsn1 }}\norder:\n{order}"
-    )
-    .replace("deadline_seconds: 3", &format!("deadline_seconds: {deadline}"));
-    Plugin::new("testhost", &yaml, &server.url).secrets("token=tok-limits-123\n")
-}
 
 /// Runs `configs`, checking it ended within ten times `deadline` seconds.
 fn configs_ending_within(plugin: &Plugin, deadline: u64) -> common::Run {
@@ -48,7 +35,7 @@ fn an_endless_answer_is_cut_at_the_size_cap() {
         let chunk = [b' '; 64 * 1024];
         while stream.write_all(&chunk).is_ok() {}
     });
-    let plugin = fetching(&server, 60, 4096);
+    let plugin = fetching(&server.url, 60, 4096);
     let run = configs_ending_within(&plugin, 60);
     common::assert_error_says(&run, &["larger than 4096 bytes", "max_response_bytes"]);
     assert_eq!(
@@ -63,7 +50,7 @@ fn a_hoster_that_never_answers_ends_at_the_deadline() {
     let server = RawServer::start("127.0.0.1", |_, _| {
         std::thread::sleep(Duration::from_secs(3600));
     });
-    let plugin = fetching(&server, DEADLINE, 1 << 20);
+    let plugin = fetching(&server.url, DEADLINE, 1 << 20);
     let run = configs_ending_within(&plugin, DEADLINE);
     common::assert_error_says(&run, &["within the deadline of 3 s", "deadline_seconds"]);
 }
@@ -77,7 +64,7 @@ fn a_hoster_that_answers_slowly_byte_by_byte_ends_at_the_deadline() {
             std::thread::sleep(Duration::from_millis(200));
         }
     });
-    let plugin = fetching(&server, DEADLINE, 1 << 20);
+    let plugin = fetching(&server.url, DEADLINE, 1 << 20);
     let run = configs_ending_within(&plugin, DEADLINE);
     common::assert_error_says(&run, &["within the deadline"]);
 }
@@ -87,7 +74,7 @@ fn reads_are_retried_a_bounded_number_of_times_honouring_retry_after() {
     let server = RawServer::start("127.0.0.1", |stream, _| {
         respond(stream, "503 Service Unavailable", &["Retry-After: 1"], "{}");
     });
-    let plugin = fetching(&server, 60, 1 << 20);
+    let plugin = fetching(&server.url, 60, 1 << 20);
     let run = configs_ending_within(&plugin, 60);
     common::assert_error_says(&run, &["503", "try again later"]);
     let received = server.received();
@@ -113,7 +100,7 @@ fn retries_back_off_and_a_later_success_is_used() {
             respond(stream, "200 OK", &[], PLANS);
         }
     });
-    let plugin = fetching(&server, 60, 1 << 20);
+    let plugin = fetching(&server.url, 60, 1 << 20);
     let run = configs_ending_within(&plugin, 60);
     assert_eq!(common::ids(run.ok()), ["small"]);
     let received = server.received();
@@ -129,7 +116,7 @@ fn the_retries_stop_at_the_deadline() {
     let server = RawServer::start("127.0.0.1", |stream, _| {
         respond(stream, "429 Too Many Requests", &["Retry-After: 30"], "{}");
     });
-    let plugin = fetching(&server, DEADLINE, 1 << 20);
+    let plugin = fetching(&server.url, DEADLINE, 1 << 20);
     let run = configs_ending_within(&plugin, DEADLINE);
     common::assert_error_says(&run, &["429", "wait a minute"]);
     assert_eq!(
@@ -145,7 +132,7 @@ fn a_redirect_loop_is_followed_a_bounded_number_of_times() {
         let location = format!("Location: /plans/{}", index + 1);
         respond(stream, "302 Found", &[&location], "");
     });
-    let plugin = fetching(&server, 60, 1 << 20);
+    let plugin = fetching(&server.url, 60, 1 << 20);
     let run = configs_ending_within(&plugin, 60);
     common::assert_error_says(&run, &["more than 5 redirects", "/plans/6"]);
     let lines: Vec<String> = server

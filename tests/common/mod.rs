@@ -597,3 +597,16 @@ pub fn respond(stream: &mut std::net::TcpStream, status: &str, headers: &[&str],
     answer.push_str(body);
     let _ = stream.write_all(answer.as_bytes());
 }
+
+/// The testhost provider with its menu fetched from `GET /plans`, a deadline of `deadline`
+/// seconds and an answer cap of `max_bytes`.
+pub fn fetching(base_url: &str, deadline: u64, max_bytes: u64) -> Plugin {
+    let testhost = fixture("providers/testhost.yaml");
+    let (head, rest) = testhost.split_once("configs:\n").unwrap();
+    let (_, order) = rest.split_once("order:\n").unwrap();
+    let yaml = format!(
+        "{head}  max_response_bytes: {max_bytes}\nconfigs:\n  fetch:\n    request: {{ path: /plans }}\n    items: $.plans[*]\n    id: \"{{{{item.id}}}}\"\n    descr: \"{{{{item.id}}}}\"\n    vars: {{ plan: \"{{{{item.id}}}}\", region: fsn1 }}\norder:\n{order}"
+    )
+    .replace("deadline_seconds: 3", &format!("deadline_seconds: {deadline}"));
+    Plugin::new("testhost", &yaml, base_url).secrets("token=tok-limits-123\n")
+}
