@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{BIN, Plugin, fixture, operator, parse_run, repo_file};
+use common::{Plugin, fixture, operator, parse_run, repo_file};
 use mockito::Server;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
