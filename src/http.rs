@@ -4,6 +4,9 @@
 //! Rules: every request ends before the verb's deadline (the panel waits with no timeout of
 //! its own); a request that may buy something (anything but GET) is sent exactly once; a
 //! read is retried on connection errors, 429 and 5xx, with backoff that honours `Retry-After`.
+//! Redirects are followed by this module, not by ureq: only for a read, only to the same
+//! origin (scheme, host and port, so credentials in headers never reach another host), at
+//! most [`MAX_REDIRECTS`] times. A request that may buy gets its 3xx back as an answer.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -12,23 +15,33 @@ use ureq::Agent;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Redirects followed for one read, at most.
+pub const MAX_REDIRECTS: u32 = 5;
 pub const USER_AGENT: &str = concat!("vps-provider/", env!("CARGO_PKG_VERSION"));
 
-/// Whether `url`'s host is this machine (127.0.0.0/8, `::1` or `localhost`).
-pub fn is_loopback_url(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
-        return false;
-    };
+/// The host part of `scheme://[user@]host[:port]/...` (brackets of an IPv6 address removed),
+/// or `None` when `url` has no scheme.
+pub fn url_host(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = match host_port.strip_prefix('[') {
+    Some(match host_port.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
         None => host_port.split(':').next().unwrap_or_default(),
-    };
+    })
+}
+
+/// Whether `host` is this machine: 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url`'s host is this machine.
+pub fn is_loopback_url(url: &str) -> bool {
+    url_host(url).is_some_and(is_loopback_host)
 }
 
 /// A request, rendered and ready to send.
@@ -67,6 +80,18 @@ pub enum Failure {
     NotConnected(String),
     /// TLS, a broken or cut answer...: the request may have reached the hoster.
     Network(String),
+    /// A read was redirected to another origin, or too many times: not followed.
+    Redirect(String),
+    /// The request cannot be put on the wire (an invalid URL or header): nothing was sent.
+    Invalid(String),
+}
+
+/// One exchange, before any retry or redirect is decided.
+struct Exchange {
+    status: u16,
+    body: Vec<u8>,
+    retry_after: Option<Duration>,
+    location: Option<String>,
 }
 
 /// The HTTP side of one run.
@@ -82,7 +107,7 @@ impl Client {
             .http_status_as_error(false)
             .user_agent(USER_AGENT)
             // A redirect would move a token to wherever it points, and an order must not be
-            // replayed: redirects are answers, reported as they are.
+            // replayed: `send` decides which redirects to follow.
             .max_redirects(0)
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .build()
@@ -109,10 +134,34 @@ impl Client {
     pub fn send(&self, request: &Outgoing) -> Result<Answer, Failure> {
         let started = Instant::now();
         let mut attempt = 1;
+        let mut redirects = 0;
+        let mut request = std::borrow::Cow::Borrowed(request);
         loop {
-            let result = self.send_once(request);
+            let result = self.send_once(&request);
+            if let Ok(Exchange {
+                status,
+                location: Some(location),
+                ..
+            }) = &result
+                && request.is_retryable()
+                && matches!(status, 301 | 302 | 303 | 307 | 308)
+            {
+                let target = same_origin_target(&request.url, location)?;
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(Failure::Redirect(format!(
+                        "more than {MAX_REDIRECTS} redirects (the last to `{target}`)"
+                    )));
+                }
+                request.to_mut().url = target;
+                continue;
+            }
             let retry_after = match &result {
-                Ok((status, _, retry_after)) if *status == 429 || (500..=599).contains(status) => {
+                Ok(Exchange {
+                    status,
+                    retry_after,
+                    ..
+                }) if *status == 429 || (500..=599).contains(status) => {
                     Some(retry_after.unwrap_or(FIRST_BACKOFF * 2u32.pow(attempt - 1)))
                 }
                 Err(Failure::Network(_) | Failure::NotConnected(_)) => {
@@ -127,7 +176,7 @@ impl Client {
                     attempt += 1;
                 }
                 _ => {
-                    return result.map(|(status, body, _)| Answer {
+                    return result.map(|Exchange { status, body, .. }| Answer {
                         status,
                         body,
                         elapsed: started.elapsed(),
@@ -138,7 +187,7 @@ impl Client {
         }
     }
 
-    fn send_once(&self, request: &Outgoing) -> Result<(u16, Vec<u8>, Option<Duration>), Failure> {
+    fn send_once(&self, request: &Outgoing) -> Result<Exchange, Failure> {
         // Out of time before anything left: nothing was sent.
         let remaining = self.remaining().ok_or_else(|| {
             Failure::NotConnected("the deadline passed before the request could be sent".into())
@@ -151,7 +200,7 @@ impl Client {
         }
         let built = builder
             .body(request.body.clone().unwrap_or_default())
-            .map_err(|e| Failure::Network(format!("cannot build the request: {e}")))?;
+            .map_err(|e| Failure::Invalid(format!("cannot build the request: {e}")))?;
         let configured = self
             .agent
             .configure_request(built)
@@ -165,6 +214,11 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut body = Vec::new();
         response
             .body_mut()
@@ -175,7 +229,59 @@ impl Client {
         if body.len() as u64 > self.max_response_bytes {
             return Err(Failure::TooLarge(self.max_response_bytes));
         }
-        Ok((status, body, retry_after))
+        Ok(Exchange {
+            status,
+            body,
+            retry_after,
+            location,
+        })
+    }
+}
+
+/// Where a redirect from `from` to `location` leads, if it stays on the same origin.
+fn same_origin_target(from: &str, location: &str) -> Result<String, Failure> {
+    let origin_of = |url: &str| -> Option<(String, String, u16)> {
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "https" { 443 } else { 80 });
+        Some((scheme, uri.host()?.to_ascii_lowercase(), port))
+    };
+    let from_origin = origin_of(from);
+    let prefix = from_origin
+        .as_ref()
+        .and_then(|_| from.find("://").map(|i| i + 3))
+        .map(|start| {
+            let end = from[start..].find('/').map_or(from.len(), |i| start + i);
+            &from[..end]
+        })
+        .unwrap_or_default();
+    let target = if location.contains("://") {
+        location.to_owned()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!(
+            "{}://{rest}",
+            from_origin.as_ref().map_or("", |o| o.0.as_str())
+        )
+    } else if location.starts_with('/') {
+        format!("{prefix}{location}")
+    } else {
+        // Relative to the folder of the current path.
+        let path = from.split(['?', '#']).next().unwrap_or(from);
+        let folder = &path[..path.rfind('/').map_or(path.len(), |i| i + 1)];
+        let folder = if folder.len() < prefix.len() + 1 {
+            format!("{prefix}/")
+        } else {
+            folder.to_owned()
+        };
+        format!("{folder}{location}")
+    };
+    match (from_origin, origin_of(&target)) {
+        (Some(a), Some(b)) if a == b => Ok(target),
+        _ => Err(Failure::Redirect(format!(
+            "a redirect to `{target}`, which is not on the API's origin (scheme, host and port), was not followed"
+        ))),
     }
 }
 
@@ -208,6 +314,42 @@ fn failure(error: ureq::Error) -> Failure {
             Failure::NotConnected(io.to_string())
         }
         other => Failure::Network(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_origin() {
+        let from = "http://127.0.0.1:8080/v1/plans?page=2";
+        let target = |location| same_origin_target(from, location);
+        assert_eq!(
+            target("/v2/plans").unwrap(),
+            "http://127.0.0.1:8080/v2/plans"
+        );
+        assert_eq!(target("more").unwrap(), "http://127.0.0.1:8080/v1/more");
+        assert_eq!(
+            target("http://127.0.0.1:8080/x").unwrap(),
+            "http://127.0.0.1:8080/x"
+        );
+        assert_eq!(
+            same_origin_target("https://h/a", "https://H:443/b").unwrap(),
+            "https://H:443/b"
+        );
+        for elsewhere in [
+            "http://127.0.0.2:8080/x",
+            "http://127.0.0.1:8081/x",
+            "https://127.0.0.1:8080/x",
+            "//evil.example/x",
+            "http://127.0.0.1:8080@evil.example/x",
+        ] {
+            let Err(Failure::Redirect(message)) = target(elsewhere) else {
+                panic!("{elsewhere} was followed");
+            };
+            assert!(message.contains("not on the API's origin"), "{message}");
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod fault;
 pub mod http;
 pub mod ids;
 pub mod manifest;

@@ -425,12 +425,8 @@ impl Compiler<'_> {
 
     fn api(&mut self, api: &manifest::Api) -> ApiPlan {
         let at = YamlPath::root().key("api");
-        if !(api.base_url.starts_with("https://") || api.base_url.starts_with("http://")) {
-            self.problem(
-                &at.key("base_url"),
-                format!("`{}` is not an http(s) URL", api.base_url),
-                "write the full URL, e.g. `https://api.example.com/v1`",
-            );
+        if let Err((message, help)) = check_base_url(&api.base_url) {
+            self.problem(&at.key("base_url"), message, help);
         }
         let auth = api.auth.as_ref().and_then(|auth| {
             let at = at.key("auth");
@@ -865,6 +861,11 @@ impl Plan {
     /// Adds this site's secrets and settings. A secret that is missing disables the provider
     /// (with the reason); a line of the secrets file that names nothing is an error.
     pub fn bind(self, site: &Site) -> Result<Bound> {
+        if let Some(url) = &site.base_url_override {
+            check_base_url(url).map_err(|(message, help)| {
+                Error::new(format!("VPS_PROVIDER_BASE_URL: {message}")).help(help)
+            })?;
+        }
         let entries = site::read_secrets_file(&site.secrets_file)?;
         let mut secrets = Map::new();
         let mut settings: Map<String, Value> = self.settings.clone().into_iter().collect();
@@ -956,6 +957,36 @@ impl Plan {
     }
 }
 
+/// Whether `url` may carry a token: `https://`, or plain `http://` to this machine only (the
+/// demo and the tests), where nothing crosses a network. Gives the problem and what to do.
+pub fn check_base_url(url: &str) -> std::result::Result<(), (String, String)> {
+    let https = url.starts_with("https://");
+    let host = match crate::http::url_host(url) {
+        Some(host) if url.starts_with("http://") || https => host,
+        _ => {
+            return Err((
+                format!("`{url}` is not an http(s) URL"),
+                "write the full URL, e.g. `https://api.example.com/v1`".into(),
+            ));
+        }
+    };
+    if host.is_empty() {
+        return Err((
+            format!("`{url}` names no host"),
+            "write the full URL, e.g. `https://api.example.com/v1`".into(),
+        ));
+    }
+    let loopback = crate::http::is_loopback_host(host);
+    if https || loopback {
+        Ok(())
+    } else {
+        Err((
+            format!("`{url}` is plain http: the API token would cross the network unencrypted"),
+            "use the hoster's `https://` address; plain `http://` is only for loopback (127.0.0.1, ::1, localhost)".into(),
+        ))
+    }
+}
+
 /// Reads `text` as a value of the same JSON type as `default`.
 fn typed_like(default: &Value, text: &str) -> std::result::Result<Value, &'static str> {
     match default {
@@ -986,6 +1017,35 @@ fn typed_like(default: &Value, text: &str) -> std::result::Result<Value, &'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_for_loopback_only() {
+        for ok in [
+            "https://api.example.com/v1",
+            "http://127.0.0.1:8080/v1",
+            "http://127.0.0.2",
+            "http://[::1]:99/x",
+            "http://localhost/v1",
+            "http://LOCALHOST:1",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://api.example.com/v1",
+            "http://10.0.0.1/v1",
+            "http://127.0.0.1.evil.example/v1",
+            "http://localhost.evil.example",
+            "http://user@example.com",
+            "http://[::2]/",
+            "ftp://127.0.0.1",
+            "http://",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+        let (message, help) = check_base_url("http://api.example.com").unwrap_err();
+        assert!(message.contains("plain http"), "{message}");
+        assert!(help.contains("https://"), "{help}");
+    }
 
     #[test]
     fn suggests_the_nearest_key() {

@@ -127,10 +127,45 @@ impl<'a> Runner<'a> {
             })
     }
 
+    /// Renders a header's value, which must stay one header: no line break, NUL or other
+    /// control character (the value itself is not shown: it may be a token).
+    fn render_header(&self, text: &Text, context: &Value) -> Result<String> {
+        let value = self.render(text, context)?;
+        if value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(self
+                .bound
+                .plan
+                .source
+                .error(
+                    &text.at,
+                    "this header's value holds a line break, NUL or other control character once filled in",
+                )
+                .help("check the secret, setting or value the template uses: a header must stay one line"));
+        }
+        Ok(value)
+    }
+
     /// Renders a planned request.
     pub fn build(&self, request: &RequestPlan, context: &Value) -> Result<Outgoing> {
         let plan = &self.bound.plan;
-        let path = self.render(&request.path, context)?;
+        // Every value is percent-encoded as one path segment: it cannot add segments, a query
+        // or a fragment to the path the provider file wrote.
+        let path = self.render(&request.path, &encoded_for_path(context))?;
+        if path
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
+            return Err(plan
+                .source
+                .error(
+                    &request.path.at,
+                    format!("the path `{path}` has a `.` or `..` segment"),
+                )
+                .help("a value filled into the path is `.` or `..`: check the config and the hoster's answers"));
+        }
         let mut url = if path.starts_with('/') {
             format!("{}{path}", self.bound.base_url)
         } else {
@@ -150,10 +185,10 @@ impl<'a> Runner<'a> {
         match &plan.api.auth {
             Some(AuthPlan::Bearer(token)) => headers.push((
                 "Authorization".into(),
-                format!("Bearer {}", self.render(token, context)?),
+                format!("Bearer {}", self.render_header(token, context)?),
             )),
             Some(AuthPlan::Header(name, value)) => {
-                headers.push((name.clone(), self.render(value, context)?))
+                headers.push((name.clone(), self.render_header(value, context)?))
             }
             Some(AuthPlan::Query(name, value)) => {
                 query.push((name.clone(), self.render(value, context)?))
@@ -172,7 +207,7 @@ impl<'a> Runner<'a> {
             None => {}
         }
         for (name, value) in plan.api.headers.iter().chain(&request.headers) {
-            headers.push((name.clone(), self.render(value, context)?));
+            headers.push((name.clone(), self.render_header(value, context)?));
         }
         for (name, value) in &query {
             url = with_query(&url, name, value);
@@ -227,6 +262,7 @@ impl<'a> Runner<'a> {
         let what = format!("{} {}", outgoing.method, url_path(&outgoing.url));
         let answer = self.client.send(outgoing).map_err(|failure| {
             let unreachable = matches!(failure, Failure::NotConnected(_));
+            let invalid = matches!(failure, Failure::Invalid(_));
             let (message, help) = match failure {
                 Failure::Deadline => (
                     format!("no answer to {what} within the deadline of {} s", plan.api.deadline.as_secs()),
@@ -244,9 +280,23 @@ impl<'a> Runner<'a> {
                     format!("the exchange with the hoster for {what} failed: {reason}"),
                     "check the network and `api.base_url` (or VPS_PROVIDER_BASE_URL)",
                 ),
+                Failure::Redirect(reason) => (
+                    format!("the hoster redirected {what}: {reason}"),
+                    "the API moved: fix `api.base_url` (or VPS_PROVIDER_BASE_URL) to its new address",
+                ),
+                Failure::Invalid(reason) => (
+                    format!("{what} cannot be sent: {reason}"),
+                    "nothing was sent; check `api.base_url` (or VPS_PROVIDER_BASE_URL) and the request's templates",
+                ),
             };
             let error = Error::new(message).at(where_()).help(help);
-            if unreachable { CallError::Unreachable(error) } else { CallError::NoAnswer(error) }
+            if unreachable {
+                CallError::Unreachable(error)
+            } else if invalid {
+                CallError::NotBuilt(error)
+            } else {
+                CallError::NoAnswer(error)
+            }
         })?;
         let parsed: std::result::Result<Value, String> =
             if answer.body.iter().all(u8::is_ascii_whitespace) {
@@ -331,6 +381,21 @@ impl<'a> Runner<'a> {
                 .collect()),
             Err(other) => Err(other),
         }
+    }
+}
+
+/// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved
+/// characters stay), for rendering a path.
+fn encoded_for_path(context: &Value) -> Value {
+    match context {
+        Value::String(text) => Value::String(utf8_percent_encode(text, QUERY_VALUE).to_string()),
+        Value::Array(items) => Value::Array(items.iter().map(encoded_for_path).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), encoded_for_path(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -187,7 +187,9 @@ impl Store {
             .map_err(|e| io_error("make the task folder private", &self.dir, &e))
     }
 
-    fn temp_file(&self, task: &Task) -> Result<tempfile::NamedTempFile> {
+    /// A private temporary file in the task folder holding `task`. `fault` names the point, in
+    /// the middle of the write, where the crash tests cut it.
+    fn temp_file(&self, task: &Task, fault: &str) -> Result<tempfile::NamedTempFile> {
         let mut temp = tempfile::Builder::new()
             .prefix(".task-")
             .permissions(fs::Permissions::from_mode(0o600))
@@ -195,7 +197,10 @@ impl Store {
             .map_err(|e| io_error("create a task file in", &self.dir, &e))?;
         let json = serde_json::to_vec_pretty(task)
             .map_err(|e| Error::new(format!("cannot encode task: {e}")))?;
-        temp.write_all(&json)
+        let (first_half, second_half) = json.split_at(json.len() / 2);
+        temp.write_all(first_half)
+            .map(|_| crate::fault::point(fault))
+            .and_then(|_| temp.write_all(second_half))
             .and_then(|_| temp.as_file().sync_all())
             .map_err(|e| io_error("write a task file in", &self.dir, &e))?;
         Ok(temp)
@@ -208,7 +213,7 @@ impl Store {
         let mut candidate = now_millis();
         loop {
             task.id = candidate.to_string();
-            let temp = self.temp_file(&task)?;
+            let temp = self.temp_file(&task, "writing_new_task")?;
             match temp.persist_noclobber(self.path_of(&task.id)) {
                 Ok(_) => {
                     self.sync_dir();
@@ -223,7 +228,7 @@ impl Store {
     /// Replaces a task's record.
     pub fn save(&self, task: &Task) -> Result<()> {
         self.ensure_dir()?;
-        let temp = self.temp_file(task)?;
+        let temp = self.temp_file(task, "writing_task")?;
         temp.persist(self.path_of(&task.id))
             .map_err(|e| io_error("save the task in", &self.dir, &e.error))?;
         self.sync_dir();

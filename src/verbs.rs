@@ -307,8 +307,14 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 .help("nothing was ordered; the plan list was slow: try again, or raise `api.deadline_seconds`");
             return Err(record_failure(&store, &mut task, Stage::Refused, error));
         }
+        if buys {
+            crate::fault::point("before_order_request");
+        }
         match runner.step(step, &context) {
             Ok(extracted) => {
+                if buys {
+                    crate::fault::point("after_order_answer");
+                }
                 task.saved.extend(extracted);
                 bought |= buys;
                 store.save(&task)?;
@@ -372,7 +378,8 @@ fn purchase_budget(deadline: std::time::Duration) -> std::time::Duration {
 /// Records a failed order and returns its error.
 fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) -> Error {
     task.stage = stage;
-    task.message = Some(error.one_line());
+    // The hoster's message may echo the token back: the task file is not a secret store.
+    task.message = Some(redact::clean(&error.one_line()));
     // The error being reported matters more than a failure to record it.
     let _ = store.save(task);
     error
@@ -382,7 +389,7 @@ fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) ->
 /// (so the server is not lost to it) and every poll reports `problem`.
 fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> Result<Reply> {
     task.stage = Stage::Unknown;
-    task.message = Some(problem);
+    task.message = Some(redact::clean(&problem));
     store.save(task)?;
     Ok(Reply::Order {
         task_id: task.id.clone(),
@@ -494,12 +501,12 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) 
             }
             None if poll.outcome == TaskStatus::Error => {
                 task.stage = Stage::Failed;
-                task.message = poll.failure.clone();
+                task.message = poll.failure.as_deref().map(redact::clean);
             }
             None => task.stage = Stage::Ordered,
         }
         task.last_status = Some(poll.outcome);
-        task.last_state = Some(poll.state);
+        task.last_state = Some(redact::clean(&poll.state));
         // Polls are many: the task is written only when something changed.
         if before != (task.stage, task.last_status, task.last_state.clone()) {
             store.save(&task)?;
@@ -643,7 +650,7 @@ fn clean_up(runner: &mut Runner, store: &Store, task: Task) -> Result<Task> {
         Err(CallError::NotSent) => return Ok(task),
         Err(failure) => {
             task.cleanup = Some(Cleanup::Failed);
-            task.cleanup_message = Some(failure.into_error().one_line());
+            task.cleanup_message = Some(redact::clean(&failure.into_error().one_line()));
         }
     }
     store.save(&task)?;

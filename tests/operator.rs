@@ -2,22 +2,12 @@
 
 mod common;
 
-use common::{BIN, Plugin, fixture, parse_run, repo_file};
+use common::{Plugin, fixture, operator, parse_run, repo_file};
 use mockito::Server;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
-
-/// Runs `vps-provider args...` with a clean environment plus `env`.
-fn operator(args: &[&str], env: &[(String, String)]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .unwrap()
-}
+use std::process::Command;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -164,16 +164,6 @@ impl Plugin {
         self
     }
 
-    /// Runs `vps-provider args...` (the operator's tool) on this plugin's site.
-    pub fn operator(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .args(args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("vps-provider runs")
-    }
-
     /// Runs the plugin with `args`, as the panel does.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_os(
@@ -185,14 +175,33 @@ impl Plugin {
     }
 
     pub fn run_os(&self, args: &[std::ffi::OsString]) -> Run {
-        let output = Command::new(self.plugin_path())
+        parse_run(self.command(args).output().expect("the plugin runs"))
+    }
+
+    /// The command the panel would run for `args`, not started yet.
+    pub fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut command = Command::new(self.plugin_path());
+        command
             .args(args)
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("the plugin runs");
-        parse_run(output)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
+
+    /// Runs `vps-provider args...` (the operator's CLI) with this plugin's environment.
+    pub fn operator(&self, args: &[&str]) -> std::process::Output {
+        operator(args, &self.env)
+    }
+}
+
+/// Runs `vps-provider args...` with a clean environment plus `env`.
+pub fn operator(args: &[&str], env: &[(String, String)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
 }
 
 /// Checks the one rule that holds for every run: stdout is exactly one JSON object.
@@ -531,4 +540,108 @@ pub fn assert_polls_until_finished(
     for mock in mocks {
         mock.assert();
     }
+}
+
+// A raw loopback HTTP server for hosters that misbehave in ways mockito cannot: answers that
+// never end, never come, or redirect forever.
+
+/// One request a [`RawServer`] received: when, and its head (request line and headers).
+#[derive(Debug, Clone)]
+pub struct RawRequest {
+    pub at: std::time::Instant,
+    pub head: String,
+}
+
+impl RawRequest {
+    /// The request line, e.g. `GET /plans HTTP/1.1`.
+    pub fn line(&self) -> &str {
+        self.head.lines().next().unwrap_or_default()
+    }
+}
+
+/// A loopback server that hands every connection to a handler, and keeps what it received.
+pub struct RawServer {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<RawRequest>>>,
+}
+
+impl RawServer {
+    /// Listens on `ip` (a loopback address); `handler` gets each connection after its request
+    /// head was read, with the number of requests seen before it.
+    pub fn start(
+        ip: &str,
+        handler: impl Fn(&mut std::net::TcpStream, usize) + Send + Sync + 'static,
+    ) -> RawServer {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::<RawRequest>::new()));
+        let seen = requests.clone();
+        let handler = std::sync::Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, handler) = (seen.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    // Read the body too: closing with unread bytes would reset the connection.
+                    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .unwrap_or(0);
+                    let _ = std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
+                    let index = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(RawRequest {
+                            at: std::time::Instant::now(),
+                            head: String::from_utf8_lossy(&head).into_owned(),
+                        });
+                        seen.len() - 1
+                    };
+                    handler(&mut stream, index);
+                });
+            }
+        });
+        RawServer { url, requests }
+    }
+
+    /// What was received so far.
+    pub fn received(&self) -> Vec<RawRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Writes a whole answer with `status`, extra `headers` and `body`, and closes the connection.
+pub fn respond(stream: &mut std::net::TcpStream, status: &str, headers: &[&str], body: &str) {
+    use std::io::Write;
+    let mut answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for header in headers {
+        answer.push_str(header);
+        answer.push_str("\r\n");
+    }
+    answer.push_str("\r\n");
+    answer.push_str(body);
+    let _ = stream.write_all(answer.as_bytes());
+}
+
+/// The testhost provider with its menu fetched from `GET /plans`, a deadline of `deadline`
+/// seconds and an answer cap of `max_bytes`.
+pub fn fetching(base_url: &str, deadline: u64, max_bytes: u64) -> Plugin {
+    let testhost = fixture("providers/testhost.yaml");
+    let (head, rest) = testhost.split_once("configs:\n").unwrap();
+    let (_, order) = rest.split_once("order:\n").unwrap();
+    let yaml = format!(
+        "{head}  max_response_bytes: {max_bytes}\nconfigs:\n  fetch:\n    request: {{ path: /plans }}\n    items: $.plans[*]\n    id: \"{{{{item.id}}}}\"\n    descr: \"{{{{item.id}}}}\"\n    vars: {{ plan: \"{{{{item.id}}}}\", region: fsn1 }}\norder:\n{order}"
+    )
+    .replace("deadline_seconds: 3", &format!("deadline_seconds: {deadline}"));
+    Plugin::new("testhost", &yaml, base_url).secrets("token=tok-limits-123\n")
 }
