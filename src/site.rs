@@ -100,7 +100,8 @@ pub fn read_secrets_file(path: &Path) -> Result<Vec<Entry>> {
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| io_error("read the secrets file", path, &e))?;
-    parse(path, &text)
+    // Some editors start a file with a byte order mark; it is not part of the first name.
+    parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Entry>> {
