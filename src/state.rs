@@ -234,6 +234,19 @@ impl Store {
         if task.id != id {
             return Err(damaged(format!("it holds task `{}`", ids::shown(&task.id))));
         }
+        // A finished task is answered from the file alone: the panel SSHes to what it says.
+        let usable = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        if task.stage == Stage::Finished
+            && !(task
+                .server
+                .as_deref()
+                .is_some_and(crate::extract::is_usable_address)
+                && usable(&task.server_password))
+        {
+            return Err(damaged(
+                "it says finished without a server address and root password".into(),
+            ));
+        }
         Ok(task)
     }
 
@@ -317,6 +330,15 @@ mod tests {
         let store = Store::new(dir.path(), "demo");
         let mut t = store.create(task()).unwrap();
         t.stage = Stage::Finished;
+        store.save(&t).unwrap();
+        let err = store.load(&t.id).unwrap_err();
+        assert!(
+            err.message.contains("finished without a server"),
+            "{}",
+            err.message
+        );
+        t.server = Some("203.0.113.7".into());
+        t.server_password = Some("pw".into());
         store.save(&t).unwrap();
         assert_eq!(store.load(&t.id).unwrap().stage, Stage::Finished);
         let leftovers = fs::read_dir(store.dir()).unwrap().count();
