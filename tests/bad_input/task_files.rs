@@ -224,8 +224,10 @@ pub fn cases() -> Vec<Case> {
         with(
             "a symlink to another file",
             |path| {
+                let other = path.with_extension("txt");
+                std::fs::write(&other, "not a task\n").unwrap();
                 std::fs::remove_file(path).unwrap();
-                std::os::unix::fs::symlink("/etc/hostname", path).unwrap();
+                std::os::unix::fs::symlink(&other, path).unwrap();
             },
             damaged(),
         ),
