@@ -106,11 +106,12 @@ pub fn read_secrets_file(path: &Path) -> Result<Vec<Entry>> {
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| io_error("read the secrets file", path, &e))?;
-    parse(path, &text)
+    // Some editors start a file with a byte order mark; it is not part of the first name.
+    parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }
 
 fn parse(path: &Path, text: &str) -> Result<Vec<Entry>> {
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -132,8 +133,18 @@ fn parse(path: &Path, text: &str) -> Result<Vec<Entry>> {
                     .help("write one `name=value` per line; `#` starts a comment"),
             );
         };
+        let name = name.trim();
+        // Two values for one name: which one the site meant is not for us to guess.
+        if let Some(first) = entries.iter().find(|e| e.name == name) {
+            let first_line = first.location.line_col.map_or(0, |lc| lc.line);
+            return Err(Error::new(format!(
+                "`{name}` is set twice in the secrets file (first on line {first_line})"
+            ))
+            .at(location)
+            .help("keep one line for each name"));
+        }
         entries.push(Entry {
-            name: name.trim().to_owned(),
+            name: name.to_owned(),
             value: unquote(value.trim()).to_owned(),
             location,
         });
@@ -178,6 +189,19 @@ mod tests {
             entries[1].location.line_col,
             Some(LineCol { line: 4, col: 1 })
         );
+    }
+
+    #[test]
+    fn refuses_a_name_set_twice_and_names_both_lines() {
+        let err = parse(Path::new("x.conf"), "token=a\n\ntoken=b\n").unwrap_err();
+        assert!(
+            err.one_line()
+                .starts_with("x.conf:3:1: `token` is set twice")
+                && err.one_line().contains("line 1"),
+            "{}",
+            err.one_line()
+        );
+        assert!(!err.one_line().contains("=b"));
     }
 
     #[test]

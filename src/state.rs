@@ -64,9 +64,19 @@ impl Stage {
     }
 }
 
+/// The task file format this binary writes. A file of a higher format, or with a field this
+/// binary does not know, comes from a newer version: it is refused and left as it is, since
+/// rewriting it would drop what this version does not know. Raise it when a change to [`Task`]
+/// must not be read by older binaries at all.
+pub const FORMAT: u32 = 1;
+
 /// One order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Task {
+    /// The file's format ([`FORMAT`]); files written before it was recorded are format 1.
+    #[serde(default = "first_format")]
+    pub format: u32,
     pub id: String,
     pub provider: String,
     pub config_id: String,
@@ -112,6 +122,7 @@ impl Task {
         password: String,
     ) -> Self {
         Task {
+            format: FORMAT,
             id: String::new(),
             provider: provider.to_owned(),
             config_id: config_id.to_owned(),
@@ -260,10 +271,46 @@ impl Store {
             ))
             .help("restore it from a backup or check the order in the hoster's console")
         };
-        let task: Task = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let newer = |what: String| {
+            Error::new(format!(
+                "the task file `{}` was written by a newer version of vps-provider ({what})",
+                path.display()
+            ))
+            .help("follow this order with the newer version; this one leaves the file as it is")
+        };
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        if let Some(format) = json.get("format").and_then(Value::as_u64)
+            && format > u64::from(FORMAT)
+        {
+            return Err(newer(format!(
+                "task format {format}; this one reads up to {FORMAT}"
+            )));
+        }
+        let task: Task = serde_json::from_value(json).map_err(|e| {
+            let why = e.to_string();
+            if why.starts_with("unknown field") {
+                newer(why)
+            } else {
+                damaged(why)
+            }
+        })?;
         // `save` writes to the path the id names: a file must name itself.
         if task.id != id {
             return Err(damaged(format!("it holds task `{}`", ids::shown(&task.id))));
+        }
+        // A finished task is answered from the file alone: the panel SSHes to what it says.
+        let usable = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        if task.stage == Stage::Finished
+            && !(task
+                .server
+                .as_deref()
+                // Loopback is allowed: a hoster on this machine (a mock) hands those out.
+                .is_some_and(|server| crate::extract::is_usable_address(server, true))
+                && usable(&task.server_password))
+        {
+            return Err(damaged(
+                "it says finished without a server address and root password".into(),
+            ));
         }
         Ok(task)
     }
@@ -322,6 +369,10 @@ pub struct TaskLock {
     _file: fs::File,
 }
 
+fn first_format() -> u32 {
+    1
+}
+
 fn now_millis() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -340,6 +391,7 @@ pub fn now_secs() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn task() -> Task {
         Task::new("demo", "1", Map::new(), "pw".into())
@@ -367,6 +419,15 @@ mod tests {
         let mut t = store.create(task()).unwrap();
         t.stage = Stage::Finished;
         store.save(&t).unwrap();
+        let err = store.load(&t.id).unwrap_err();
+        assert!(
+            err.message.contains("finished without a server"),
+            "{}",
+            err.message
+        );
+        t.server = Some("203.0.113.7".into());
+        t.server_password = Some("pw".into());
+        store.save(&t).unwrap();
         assert_eq!(store.load(&t.id).unwrap().stage, Stage::Finished);
         let leftovers = fs::read_dir(store.dir()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary files left behind");
@@ -381,6 +442,31 @@ mod tests {
         assert!(store.load("5").unwrap_err().message.contains("is damaged"));
         let (tasks, problems) = store.list().unwrap();
         assert_eq!((tasks.len(), problems.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_file_from_a_newer_version_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path(), "demo");
+        let real = store.create(task()).unwrap();
+        let path = store.path_of(&real.id);
+        let mut json: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["format"], FORMAT);
+        let without_format = {
+            let mut old = json.clone();
+            old.as_object_mut().unwrap().remove("format");
+            old
+        };
+        fs::write(&path, without_format.to_string()).unwrap();
+        assert_eq!(store.load(&real.id).unwrap().format, 1, "older files load");
+        for (key, value) in [("format", json!(FORMAT + 1)), ("ssh_key", json!("k"))] {
+            json[key] = value;
+            let text = json.to_string();
+            fs::write(&path, &text).unwrap();
+            let err = store.load(&real.id).unwrap_err();
+            assert!(err.message.contains("newer version"), "{}", err.message);
+            assert_eq!(fs::read_to_string(&path).unwrap(), text);
+        }
     }
 
     #[test]

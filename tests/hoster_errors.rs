@@ -15,13 +15,8 @@ const TOKEN: &str = "tok-secret-123";
 
 /// The testhost provider with its configs fetched from `/plans`, so reads can be tested.
 fn fetching(base_url: &str) -> Plugin {
-    let base = fixture("providers/testhost.yaml");
-    let static_configs = &base[base.find("configs:").unwrap()..base.find("order:").unwrap()];
-    let yaml = base.replace(
-        static_configs,
-        "configs:\n  fetch:\n    request: { path: /plans }\n    items: $.plans[*]\n    id: \"{{item.name}}\"\n    descr: \"{{item.name}}\"\n    vars: { plan: \"{{item.name}}\", region: fsn1 }\n",
-    );
-    Plugin::new("testhost", &yaml, base_url).secrets(&format!("token={TOKEN}\n"))
+    Plugin::new("testhost", &common::fetching_testhost_yaml(), base_url)
+        .secrets(&format!("token={TOKEN}\n"))
 }
 
 fn plans_ok(server: &mut Server) -> mockito::Mock {

@@ -155,6 +155,25 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
+    // A name becomes part of paths (its provider file, its task folder), as in protocol mode.
+    let named = match &cli.command {
+        Command::Run { name, .. } | Command::Check { name } | Command::Tasks { name } => {
+            Some(name.as_str())
+        }
+        _ => None,
+    };
+    if let Some(name) = named.filter(|n| !crate::ids::is_safe(n)) {
+        let error = Error::new(format!(
+            "`{}` is not a provider name",
+            crate::ids::shown(name)
+        ))
+        .help(crate::ids::RULE);
+        // `run` answers as the plugin would under that name.
+        return match cli.command {
+            Command::Run { .. } => Reply::error(&error.one_line()).print(),
+            _ => failed(&error),
+        };
+    }
     let outcome: Result<(), Error> = match cli.command {
         Command::Run {
             name,

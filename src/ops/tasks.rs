@@ -16,14 +16,18 @@ pub fn table(name: &str) -> Result<String> {
         return Ok(format!("no tasks in {}\n", store.dir().display()));
     }
     let now = state::now_secs();
+    // Values from the hoster are shown cut and escaped: a column as wide as a 1 MB answer
+    // cannot be formatted, and control characters would drive the operator's terminal.
     let rows: Vec<[String; 7]> = tasks
         .iter()
         .map(|task| {
             let stage = task.stage.name();
             [
                 task.id.clone(),
-                task.config_id.clone(),
-                task.hoster_id.clone().unwrap_or_else(|| "-".into()),
+                crate::ids::shown(&task.config_id),
+                task.hoster_id
+                    .as_deref()
+                    .map_or_else(|| "-".into(), crate::ids::shown),
                 format!(
                     "{stage}{}",
                     task.last_status
@@ -32,9 +36,14 @@ pub fn table(name: &str) -> Result<String> {
                         .map(|s| format!(" ({s})"))
                         .unwrap_or_default()
                 ),
-                task.server.clone().unwrap_or_else(|| "-".into()),
+                task.server
+                    .as_deref()
+                    .map_or_else(|| "-".into(), crate::ids::shown),
                 age(now.saturating_sub(task.created)),
-                crate::redact::clean(&note(task)),
+                crate::redact::clean(&note(task))
+                    .escape_debug()
+                    .take(NOTE_WIDTH)
+                    .collect(),
             ]
         })
         .collect();
@@ -69,6 +78,9 @@ pub fn table(name: &str) -> Result<String> {
     }
     Ok(out)
 }
+
+/// The note column's width, at most: enough for a failure and what became of its server.
+const NOTE_WIDTH: usize = 400;
 
 /// What the operator should know of a task that is not plainly on its way or done.
 fn note(task: &state::Task) -> String {

@@ -65,6 +65,17 @@ pub fn fixture(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The testhost provider file with its configs fetched from `GET /plans` (`$.plans[*]`, id
+/// and descr from each plan's `name`), so that reads of the plan list can be tested.
+pub fn fetching_testhost_yaml() -> String {
+    let base = fixture("providers/testhost.yaml");
+    let static_configs = &base[base.find("configs:").unwrap()..base.find("order:").unwrap()];
+    base.replace(
+        static_configs,
+        "configs:\n  fetch:\n    request: { path: /plans }\n    items: $.plans[*]\n    id: \"{{item.name}}\"\n    descr: \"{{item.name}}\"\n    vars: { plan: \"{{item.name}}\", region: fsn1 }\n",
+    )
+}
+
 impl Plugin {
     /// A provider `name` whose provider file is `yaml`, and whose hoster is at `base_url`.
     pub fn new(name: &str, yaml: &str, base_url: &str) -> Plugin {
