@@ -20,7 +20,21 @@ pub fn point(name: &str) {
     }
 }
 
+/// Panics here if `VPS_PROVIDER_FAULT` names this point (debug builds only): a bug that
+/// the panel must still get one JSON object for.
+#[cfg(debug_assertions)]
+pub fn panic_point(name: &str) {
+    if std::env::var_os(VAR).is_some_and(|wanted| wanted == name) {
+        panic!("fault point `{name}` reached");
+    }
+}
+
 /// Release builds have no fault points.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// Release builds have no fault points.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn panic_point(_name: &str) {}

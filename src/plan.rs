@@ -169,7 +169,46 @@ pub struct OrderPlan {
     pub hoster_id: Text,
 }
 
-/// A provider file, checked and compiled.
+/// The sections of a provider file a run uses. Only those are compiled: compiling templates
+/// and JSONPath is most of a run's start-up, which the panel pays on every call (`help` for
+/// every provider on every page, `order_status` for every task). `validate` compiles all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub configs: bool,
+    pub order: bool,
+    /// `order_status` and `cleanup`.
+    pub status: bool,
+}
+
+impl Parts {
+    /// Enough to say whether the provider is enabled: structure, secrets and settings.
+    pub const NONE: Parts = Parts {
+        configs: false,
+        order: false,
+        status: false,
+    };
+    pub const ALL: Parts = Parts {
+        configs: true,
+        order: true,
+        status: true,
+    };
+    pub const CONFIGS: Parts = Parts {
+        configs: true,
+        ..Parts::NONE
+    };
+    /// An order picks its config from the menu first.
+    pub const ORDER: Parts = Parts {
+        configs: true,
+        order: true,
+        status: false,
+    };
+    pub const STATUS: Parts = Parts {
+        status: true,
+        ..Parts::NONE
+    };
+}
+
+/// A provider file, checked, with the [`Parts`] it was loaded for compiled.
 pub struct Plan {
     pub name: String,
     pub source: Source,
@@ -178,10 +217,10 @@ pub struct Plan {
     pub secrets: IndexMap<String, manifest::SecretDecl>,
     pub settings: IndexMap<String, Value>,
     pub api: ApiPlan,
-    pub configs: ConfigsPlan,
-    pub order: OrderPlan,
-    pub order_status: StatusPlan,
-    pub cleanup: Option<CleanupPlan>,
+    configs: Option<ConfigsPlan>,
+    order: Option<OrderPlan>,
+    order_status: Option<StatusPlan>,
+    cleanup: Option<CleanupPlan>,
     pub templates: Templates,
     /// Names of extracted values that `server_password` is made of (see [`Plan::is_secret_value`]).
     pub secret_values: BTreeSet<String>,
@@ -198,7 +237,7 @@ pub struct Bound {
 }
 
 /// Reads and compiles the provider file at `path`, for provider `name`.
-pub fn load_file(name: &str, path: &Path) -> Result<Plan, Vec<Error>> {
+pub fn load_file(name: &str, path: &Path, parts: Parts) -> Result<Plan, Vec<Error>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -215,13 +254,13 @@ pub fn load_file(name: &str, path: &Path) -> Result<Plan, Vec<Error>> {
         text: text.into(),
     };
     let manifest = parse(&source).map_err(|e| vec![e])?;
-    Plan::compile(name, manifest, source)
+    Plan::compile(name, manifest, source, parts)
 }
 
 /// Like [`load_file`], with the problems as one error: the first, and how many more there are
 /// (`validate` shows them all).
-pub fn load_checked(name: &str, path: &Path) -> Result<Plan> {
-    load_file(name, path).map_err(|mut problems| {
+pub fn load_checked(name: &str, path: &Path, parts: Parts) -> Result<Plan> {
+    load_file(name, path, parts).map_err(|mut problems| {
         let first = problems.remove(0);
         match problems.len() {
             0 => first,
@@ -754,6 +793,13 @@ fn declared(manifest: &Manifest) -> Declared {
     }
 }
 
+/// A section the run did not load was used: a bug, reported rather than panicked on.
+fn not_loaded(section: &str) -> Error {
+    Error::new(format!(
+        "internal error (a bug in vps-provider): `{section}` was used but not loaded"
+    ))
+}
+
 /// Stands in for a query that did not compile, so compiling can go on and report more.
 fn placeholder_query(at: &YamlPath) -> Query {
     Query {
@@ -776,7 +822,12 @@ fn parse_status_range(range: &manifest::StatusRange) -> Option<(u16, u16)> {
 
 impl Plan {
     /// Checks and compiles a parsed provider file. Returns every problem found.
-    pub fn compile(name: &str, manifest: Manifest, source: Source) -> Result<Plan, Vec<Error>> {
+    pub fn compile(
+        name: &str,
+        manifest: Manifest,
+        source: Source,
+        parts: Parts,
+    ) -> Result<Plan, Vec<Error>> {
         let mut c = Compiler {
             source: &source,
             templates: Templates::new(),
@@ -809,17 +860,29 @@ impl Plan {
             }
         }
         let api = c.api(&manifest.api);
-        let configs = c.configs(&manifest.configs);
-        let order_steps = c.steps(
-            YamlPath::root().key("order").key("steps"),
-            &manifest.order.steps,
-        );
-        let hoster_id = c.text(
-            YamlPath::root().key("order").key("hoster_id"),
-            &manifest.order.hoster_id,
-        );
-        let order_status = c.status(&manifest.order_status);
-        let cleanup = manifest.cleanup.as_ref().map(|cleanup| c.cleanup(cleanup));
+        let configs = parts.configs.then(|| c.configs(&manifest.configs));
+        let order = parts.order.then(|| OrderPlan {
+            steps: c.steps(
+                YamlPath::root().key("order").key("steps"),
+                &manifest.order.steps,
+            ),
+            hoster_id: c.text(
+                YamlPath::root().key("order").key("hoster_id"),
+                &manifest.order.hoster_id,
+            ),
+        });
+        let order_status = parts.status.then(|| c.status(&manifest.order_status));
+        let cleanup = manifest
+            .cleanup
+            .as_ref()
+            .filter(|_| parts.status)
+            .map(|cleanup| c.cleanup(cleanup));
+        // Only polls and orders handle extracted values.
+        let secret_values = if parts.order || parts.status {
+            secret_values(&manifest.order_status.server_password)
+        } else {
+            BTreeSet::new()
+        };
         let Compiler {
             templates,
             problems,
@@ -837,15 +900,34 @@ impl Plan {
             settings: manifest.settings,
             api,
             configs,
-            order: OrderPlan {
-                steps: order_steps,
-                hoster_id,
-            },
+            order,
             order_status,
             cleanup,
             templates,
-            secret_values: secret_values(&manifest.order_status.server_password),
+            secret_values,
         })
+    }
+
+    /// The menu. The plan must have been loaded with [`Parts::configs`].
+    pub fn configs(&self) -> Result<&ConfigsPlan> {
+        self.configs.as_ref().ok_or_else(|| not_loaded("configs"))
+    }
+
+    /// How to order. The plan must have been loaded with [`Parts::order`].
+    pub fn order(&self) -> Result<&OrderPlan> {
+        self.order.as_ref().ok_or_else(|| not_loaded("order"))
+    }
+
+    /// How to poll. The plan must have been loaded with [`Parts::status`].
+    pub fn order_status(&self) -> Result<&StatusPlan> {
+        self.order_status
+            .as_ref()
+            .ok_or_else(|| not_loaded("order_status"))
+    }
+
+    /// The cleanup of failed servers, if the file has one (loaded with [`Parts::status`]).
+    pub fn cleanup(&self) -> Option<&CleanupPlan> {
+        self.cleanup.as_ref()
     }
 
     /// Whether the value extracted as `name` is a secret: `server_password` is made of it, or

@@ -170,12 +170,14 @@ impl Task {
 /// The tasks of one provider: `<state dir>/<provider>/<task id>.json`.
 pub struct Store {
     dir: PathBuf,
+    provider: String,
 }
 
 impl Store {
     pub fn new(state_dir: &Path, provider: &str) -> Self {
         Store {
             dir: state_dir.join(provider),
+            provider: provider.to_owned(),
         }
     }
 
@@ -297,6 +299,13 @@ impl Store {
         // `save` writes to the path the id names: a file must name itself.
         if task.id != id {
             return Err(damaged(format!("it holds task `{}`", ids::shown(&task.id))));
+        }
+        if task.provider != self.provider {
+            return Err(Error::new(format!(
+                "task `{id}` belongs to provider `{}`, not `{}`",
+                ids::shown(&task.provider),
+                self.provider
+            )));
         }
         // A finished task is answered from the file alone: the panel SSHes to what it says.
         let usable = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::password;
-use crate::plan::{self, Bound, ConfigsPlan, Vars};
+use crate::plan::{self, Bound, ConfigsPlan, Parts, Vars};
 use crate::protocol::TaskStatus;
 use crate::protocol::{Availability, Configuration, Reply, VERBS};
 use crate::reachable;
@@ -83,10 +83,10 @@ impl Verb {
     }
 }
 
-/// Loads the provider file and binds it to the site. With several problems, the first is
-/// reported and the rest counted (`validate` shows them all).
-pub fn load(name: &str, site: &Site) -> Result<Bound> {
-    plan::load_checked(name, &site.provider_file)?.bind(site)
+/// Loads the provider file, compiling `parts` of it, and binds it to the site. With several
+/// problems, the first is reported and the rest counted (`validate` shows them all).
+pub fn load(name: &str, site: &Site, parts: Parts) -> Result<Bound> {
+    plan::load_checked(name, &site.provider_file, parts)?.bind(site)
 }
 
 /// Answers one verb for provider `name`.
@@ -96,7 +96,24 @@ pub fn answer(
     verb: &Verb,
     observer: Option<Box<dyn Observer + '_>>,
 ) -> Result<Reply> {
-    let bound = load(name, site)?;
+    crate::fault::panic_point("panic_in_answer");
+    // The panel polls every task on every page load: a final answer comes from the task's
+    // record alone, without reading the provider file.
+    if let Verb::OrderStatus {
+        task_id,
+        refresh: false,
+    } = verb
+        && let Some(reply) = final_answer(name, site, task_id)?
+    {
+        return Ok(reply);
+    }
+    let parts = match verb {
+        Verb::Help => Parts::NONE,
+        Verb::Configs => Parts::CONFIGS,
+        Verb::Order(_) => Parts::ORDER,
+        Verb::OrderStatus { .. } => Parts::STATUS,
+    };
+    let bound = load(name, site, parts)?;
     let availability = if bound.disabled_because.is_some() {
         Availability::Disabled
     } else {
@@ -107,7 +124,7 @@ pub fn answer(
         Verb::Configs => {
             // A disabled provider still lists a static menu (it costs nothing), but does not
             // call a hoster it has no credentials for.
-            let configurations = match (&bound.plan.configs, availability) {
+            let configurations = match (bound.plan.configs()?, availability) {
                 (ConfigsPlan::Fetch(_), Availability::Disabled) => Vec::new(),
                 _ => configs(&mut Runner::new(&bound, observer))?
                     .into_iter()
@@ -165,7 +182,7 @@ pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
         // A `vars` map renders to a map.
         Ok(rendered.as_object().cloned().unwrap_or_default())
     };
-    match &plan.configs {
+    match plan.configs()? {
         ConfigsPlan::Static(list) => list
             .iter()
             .map(|c| {
@@ -273,7 +290,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         );
     }
     let found = configs(runner)?.into_iter().find(|c| c.id == config_id);
-    let config = match (found, &plan.configs) {
+    let config = match (found, plan.configs()?) {
         (Some(config), _) => config,
         // A dry run has no plan list to pick from: it shows the vars as written.
         (None, ConfigsPlan::Fetch(fetch)) if runner.is_dry_run() => ResolvedConfig {
@@ -299,7 +316,8 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         password,
     ))?;
     let mut bought = false;
-    for (index, step) in plan.order.steps.iter().enumerate() {
+    let order_plan = plan.order()?;
+    for (index, step) in order_plan.steps.iter().enumerate() {
         let context = task_context(runner, &task, None);
         let buys = !bought && step.request.method != Method::Get;
         if buys && runner.time_left() < purchase_budget(plan.api.deadline) {
@@ -352,12 +370,12 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         }
     }
     let context = task_context(runner, &task, None);
-    let hoster_id = runner.render(&plan.order.hoster_id, &context)?;
+    let hoster_id = runner.render(&order_plan.hoster_id, &context)?;
     if hoster_id.is_empty() {
         let what = plan
             .source
             .error(
-                &plan.order.hoster_id.at,
+                &order_plan.hoster_id.at,
                 "the hoster's answer held no server id: fix `order.steps[].extract`",
             )
             .one_line();
@@ -454,12 +472,6 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) 
             redact::register(&text_of(value));
         }
     }
-    if task.provider != plan.name {
-        return Err(Error::new(format!(
-            "task `{}` belongs to provider `{}`, not `{}`",
-            task.id, task.provider, plan.name
-        )));
-    }
 
     match task.stage {
         // The panel polls every task on every page load: a final answer is given from the
@@ -521,6 +533,12 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) 
     Ok(status_reply(&task, poll.outcome))
 }
 
+/// The answer of a finished or failed task, from its record; `None` for a task still followed.
+fn final_answer(name: &str, site: &Site, task_id: &str) -> Result<Option<Reply>> {
+    let task = Store::new(&site.state_dir, name).load(task_id)?;
+    Ok(task.stage.is_final().then(|| recorded_reply(&task)))
+}
+
 /// The answer a task's record gives.
 fn recorded_reply(task: &Task) -> Reply {
     let status = match task.stage {
@@ -536,7 +554,7 @@ fn recorded_reply(task: &Task) -> Reply {
 /// file's limit is `error`.
 fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
     let plan = &runner.bound.plan;
-    let status = &plan.order_status;
+    let status = plan.order_status()?;
     let mut polled = Map::new();
     for step in &status.steps {
         let context = task_context(runner, task, Some(&polled));
@@ -614,7 +632,7 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
 /// that never reached the hoster has no server id and is never cleaned up.
 fn clean_up(runner: &mut Runner, store: &Store, task: Task) -> Result<Task> {
     let plan = &runner.bound.plan;
-    let Some(cleanup) = &plan.cleanup else {
+    let Some(cleanup) = plan.cleanup() else {
         return Ok(task);
     };
     if task.cleanup.is_some() || task.hoster_id.is_none() {

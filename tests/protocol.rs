@@ -184,10 +184,11 @@ fn a_misspelt_key_is_an_error_with_a_suggestion() {
 fn a_bad_jsonpath_points_at_its_key() {
     let yaml = fixture("providers/testhost.yaml")
         .replace("server_id: $.server.id", "server_id: $.server[id");
-    let message = Plugin::new("testhost", &yaml, NOWHERE)
-        .run(&["help"])
-        .error_message()
-        .to_owned();
+    let plugin = Plugin::new("testhost", &yaml, NOWHERE).secrets("token=tok-secret-123\n");
+    // `help` compiles no template or JSONPath (it is called for every provider on every
+    // page); the verb that uses the path reports it, before it sends anything.
+    assert_eq!(plugin.run(&["help"]).ok()["status"], "enabled");
+    let message = plugin.run(&["order", "1"]).error_message().to_owned();
     assert!(
         message.contains("is not a JSONPath")
             && message.contains("order.steps[0].extract.server_id"),
@@ -297,4 +298,25 @@ fn a_setting_without_a_default_must_be_set_by_the_site() {
 fn an_empty_secret_line_is_a_missing_secret() {
     let plugin = testhost().secrets("token=\n");
     assert_eq!(plugin.run(&["help"]).ok()["status"], "disabled");
+}
+
+/// A bug that panics still gives the panel one error object (the release build aborts on
+/// panic: the object comes from the panic hook, not from unwinding), and nothing raw on stderr.
+#[test]
+fn a_panic_is_one_error_object() {
+    for args in [vec!["help"], vec!["order_status", "1"]] {
+        let run = testhost()
+            .with_env("VPS_PROVIDER_FAULT", "panic_in_answer")
+            .run(&args);
+        let message = run.error_message();
+        assert!(
+            message.contains("internal error") && message.contains("panic_in_answer"),
+            "{message}"
+        );
+        assert!(!run.success);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    let plugin = testhost().with_env("VPS_PROVIDER_FAULT", "panic_in_answer");
+    let through_run = common::parse_run(plugin.operator(&["run", "testhost", "help"]));
+    assert!(through_run.error_message().contains("internal error"));
 }

@@ -2,7 +2,7 @@
 //! whether the token and the base URL work, with the hoster's own message when they do not.
 
 use crate::error::{Error, Result};
-use crate::plan::ConfigsPlan;
+use crate::plan::{ConfigsPlan, Parts};
 use crate::runner::Runner;
 use crate::site::Site;
 use crate::verbs;
@@ -11,13 +11,13 @@ use serde_json::Value;
 /// Sends the check; returns a line saying what answered.
 pub fn run(name: &str) -> Result<String> {
     let site = Site::from_env(name);
-    let bound = verbs::load(name, &site)?;
+    let bound = verbs::load(name, &site, Parts::CONFIGS)?;
     if let Some(reason) = &bound.disabled_because {
         return Err(Error::new(format!("`{name}` cannot work here: {reason}")));
     }
     let mut runner = Runner::new(&bound, None);
     let context = Value::Object(runner.base_context());
-    let request = match (&bound.plan.api.check, &bound.plan.configs) {
+    let request = match (&bound.plan.api.check, bound.plan.configs()?) {
         (Some(check), _) => check,
         (None, ConfigsPlan::Fetch(fetch)) => &fetch.request,
         (None, ConfigsPlan::Static(_)) => {

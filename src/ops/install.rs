@@ -7,7 +7,7 @@
 
 use crate::error::{Error, Result, io_error};
 use crate::ids;
-use crate::plan::{self, Plan};
+use crate::plan::{self, Parts, Plan};
 use crate::site::{self, Site};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -75,7 +75,7 @@ fn load_valid(name: &str) -> Result<Plan> {
             Error::new(format!("`{}` is not a provider name", ids::shown(name))).help(ids::RULE),
         );
     }
-    plan::load_checked(name, &Site::from_env(name).provider_file)
+    plan::load_checked(name, &Site::from_env(name).provider_file, Parts::ALL)
 }
 
 fn make_dir(path: &Path, mode: u32) -> Result<()> {
@@ -217,7 +217,7 @@ pub fn list(root: &Path) -> Result<Vec<Listed>> {
             if std::env::var_os("VPS_PROVIDER_SECRETS").is_none() {
                 site.secrets_file = layout.secrets.clone();
             }
-            let (state, description) = match plan::load_file(&name, &file) {
+            let (state, description) = match plan::load_file(&name, &file, Parts::ALL) {
                 Err(problems) => (
                     format!(
                         "invalid ({} problem(s): run `vps-provider validate {name}`)",

@@ -277,10 +277,10 @@ fn run(name: &str, verb: &[OsString], options: RunOptions) -> ExitCode {
         } else {
             None
         };
-        let answer = std::panic::AssertUnwindSafe(|| {
+        let answer = || {
             verbs::answer(name, &site, &verb, observer)
                 .unwrap_or_else(|e| Reply::error(&e.one_line()))
-        });
+        };
         return crate::guarded(answer).print();
     }
     // A dry run records nothing: it works on a copy of the task store.

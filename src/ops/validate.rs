@@ -6,7 +6,7 @@
 //! ids, statuses).
 
 use crate::error::{Error, Source};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Parts, Plan};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ pub fn problems(name: &str, path: &Path) -> Vec<Error> {
     }
     match plan::parse(&source)
         .map_err(|e| vec![e])
-        .and_then(|manifest| Plan::compile(name, manifest, source))
+        .and_then(|manifest| Plan::compile(name, manifest, source, Parts::ALL))
     {
         Ok(_) => Vec::new(),
         Err(problems) => problems,

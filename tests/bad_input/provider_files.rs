@@ -10,32 +10,47 @@ fn good() -> String {
 
 /// A case whose provider file is `bytes`, run with `help`.
 fn file(name: &str, bytes: impl Into<Vec<u8>>, expect: Expect) -> Case {
+    file_for(name, bytes, &["help"], expect)
+}
+
+/// A case whose provider file is `bytes`, run with `verb`.
+fn file_for(name: &str, bytes: impl Into<Vec<u8>>, verb: &[&str], expect: Expect) -> Case {
     let bytes = bytes.into();
     with(
         name,
         move |p| std::fs::write(p.provider_file(), &bytes).unwrap(),
+        verb,
         expect,
     )
 }
 
 /// A case whose provider file is the good one with `from` replaced by `to`.
 fn replaced(name: &str, from: &str, to: &str, expect: Expect) -> Case {
+    replaced_for(name, from, to, &["help"], expect)
+}
+
+/// Like [`replaced`], run with `verb`: `help` compiles no template (it says whether the
+/// provider is enabled, and is called for every provider on every page), so a problem in a
+/// section shows in the verb that uses it, and in `validate`.
+fn replaced_for(name: &str, from: &str, to: &str, verb: &[&str], expect: Expect) -> Case {
     let text = good();
     assert!(
         text.contains(from),
         "{name}: `{from}` is not in the fixture"
     );
-    file(name, text.replacen(from, to, 1), expect)
+    file_for(name, text.replacen(from, to, 1), verb, expect)
 }
 
-/// A case whose provider file `change` alters after the good one is installed.
-fn with(name: &str, change: impl Fn(&Plugin) + 'static, expect: Expect) -> Case {
+/// A case whose provider file `change` alters after the good one is installed, run with `verb`.
+fn with(name: &str, change: impl Fn(&Plugin) + 'static, verb: &[&str], expect: Expect) -> Case {
+    let verb: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
     Case::new(
         name,
         move || {
             let plugin = testhost(NOWHERE);
             change(&plugin);
-            Scene::new(plugin, args(&["help"]))
+            let verb: Vec<&str> = verb.iter().map(String::as_str).collect();
+            Scene::new(plugin, args(&verb))
         },
         expect,
     )
@@ -205,16 +220,18 @@ pub fn cases() -> Vec<Case> {
             "id: [1]",
             error(&[at]),
         ),
-        replaced(
+        replaced_for(
             "a config id is hostile",
             "id: \"1\"",
             "id: \"1; rm -rf /\"",
+            &["configs"],
             error(&[at]),
         ),
-        replaced(
+        replaced_for(
             "two configs share an id",
             "id: \"2\"",
             "id: \"1\"",
+            &["configs"],
             error(&[at]),
         ),
         replaced(
@@ -271,10 +288,11 @@ pub fn cases() -> Vec<Case> {
             "name: testhost\nname: testhost",
             error(&[at, "duplicate"]),
         ),
-        replaced(
+        replaced_for(
             "a template that does not parse",
             "bx-{{task.id}}",
             "bx-{{task.id",
+            &["order", "1"],
             error(&[at]),
         ),
         replaced(
@@ -355,6 +373,7 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(p.provider_file()).unwrap();
                 std::fs::create_dir(p.provider_file()).unwrap();
             },
+            &["help"],
             error(&["testhost.yaml"]),
         ),
         with(
@@ -363,6 +382,7 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(p.provider_file()).unwrap();
                 std::os::unix::fs::symlink(p.provider_file(), p.provider_file()).unwrap();
             },
+            &["help"],
             error(&["testhost.yaml"]),
         ),
         with(
@@ -371,11 +391,13 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(p.provider_file()).unwrap();
                 std::os::unix::fs::symlink("/nonexistent/x.yaml", p.provider_file()).unwrap();
             },
+            &["help"],
             error(&["no provider file"]),
         ),
         with(
             "no file at all",
             |p| std::fs::remove_file(p.provider_file()).unwrap(),
+            &["help"],
             error(&["no provider file", "VPS_PROVIDER_DIR"]),
         ),
         // Root reads a file whatever its mode, and the tests run as root here: the file is
@@ -387,6 +409,7 @@ pub fn cases() -> Vec<Case> {
                 std::fs::set_permissions(p.provider_file(), std::fs::Permissions::from_mode(0o000))
                     .unwrap();
             },
+            &["help"],
             if is_root() {
                 Expect::Says("enabled")
             } else {
