@@ -11,6 +11,7 @@ pub mod fault;
 pub mod http;
 pub mod ids;
 pub mod manifest;
+pub mod menu_cache;
 pub mod ops;
 pub mod password;
 pub mod plan;

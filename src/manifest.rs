@@ -212,6 +212,14 @@ pub struct FetchConfigs {
     /// Values the order request needs, rendered from `item` (`{{config.NAME}}`).
     #[serde(default)]
     pub vars: IndexMap<String, Value>,
+    /// Minutes a fetched menu is reused before the hoster is asked again (default 10, at most
+    /// 1440; 0 asks every time), so opening the order wizard does not wait on the hoster.
+    #[serde(default)]
+    pub cache_minutes: Option<u64>,
+    /// Minutes an older menu is still shown when the hoster cannot be reached or fails
+    /// (default 1440, a day; at most 10080; 0 never).
+    #[serde(default)]
+    pub stale_minutes: Option<u64>,
 }
 
 /// How to follow a paginated list.

@@ -26,6 +26,10 @@ const DEADLINE_SECONDS: (u64, u64, u64) = (1, 60, 600);
 /// `api.max_response_bytes`: lowest, default (8 MiB), highest (256 MiB).
 const RESPONSE_BYTES: (u64, u64, u64) = (1024, 8 << 20, 256 << 20);
 const DEFAULT_MAX_PAGES: u32 = 20;
+/// `configs.fetch.cache_minutes`: lowest, default, highest (a day).
+const CACHE_MINUTES: (u64, u64, u64) = (0, 10, 24 * 60);
+/// `configs.fetch.stale_minutes`: lowest, default (a day), highest (a week).
+const STALE_MINUTES: (u64, u64, u64) = (0, 24 * 60, 7 * 24 * 60);
 /// `order_status.give_up_after_minutes`: lowest, default, highest (a week).
 const GIVE_UP_MINUTES: (u64, u64, u64) = (1, 30, 7 * 24 * 60);
 /// `order_status.ssh_check.timeout_seconds`: lowest, default, highest.
@@ -122,6 +126,9 @@ pub struct FetchPlan {
     pub vars: Vars,
     /// The vars as written, shown by a dry run in place of values from a plan.
     pub vars_written: Map<String, Value>,
+    /// How long a fetched menu is reused, and how long it may stand in for a failed fetch.
+    pub fresh_for: Duration,
+    pub stale_for: Duration,
 }
 
 #[derive(Debug)]
@@ -617,6 +624,22 @@ impl Compiler<'_> {
                     descr: self.text(at.key("descr"), &fetch.descr),
                     vars: self.vars(at.key("vars"), &fetch.vars),
                     vars_written: fetch.vars.clone().into_iter().collect(),
+                    fresh_for: Duration::from_secs(
+                        60 * self.bounded(
+                            &at.key("cache_minutes"),
+                            fetch.cache_minutes,
+                            CACHE_MINUTES,
+                            "how long a fetched menu is reused",
+                        ),
+                    ),
+                    stale_for: Duration::from_secs(
+                        60 * self.bounded(
+                            &at.key("stale_minutes"),
+                            fetch.stale_minutes,
+                            STALE_MINUTES,
+                            "how long an old menu stands in while the hoster fails",
+                        ),
+                    ),
                 };
                 if plan.request.method != Method::Get {
                     self.problem(

@@ -7,8 +7,9 @@
 
 use crate::error::{Error, Result};
 use crate::ids;
+use crate::menu_cache::MenuCache;
 use crate::password;
-use crate::plan::{self, Bound, ConfigsPlan, Parts, Vars};
+use crate::plan::{self, Bound, ConfigsPlan, FetchPlan, Parts, Vars};
 use crate::protocol::TaskStatus;
 use crate::protocol::{Availability, Configuration, Reply, VERBS};
 use crate::reachable;
@@ -126,7 +127,7 @@ pub fn answer(
             // call a hoster it has no credentials for.
             let configurations = match (bound.plan.configs()?, availability) {
                 (ConfigsPlan::Fetch(_), Availability::Disabled) => Vec::new(),
-                _ => configs(&mut Runner::new(&bound, observer))?
+                _ => configs(&mut Runner::new(&bound, observer), site, Stale::Allowed)?
                     .into_iter()
                     .map(|c| Configuration {
                         id: c.id,
@@ -152,7 +153,7 @@ pub fn answer(
 }
 
 /// A configuration with the values its order needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResolvedConfig {
     pub id: String,
     pub descr: String,
@@ -169,19 +170,20 @@ impl ResolvedConfig {
     }
 }
 
-/// The configurations on offer: the static list, or the plan list fetched and filtered.
-pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
+/// Whether an old menu may stand in for one the hoster failed to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// For the wizard's menu: better an hour-old menu than none.
+    Allowed,
+    /// For an order: the config must be on offer now.
+    Refused,
+}
+
+/// The configurations on offer: the static list, or the plan list fetched and filtered (or
+/// taken from the [`MenuCache`] while it is fresh).
+pub fn configs(runner: &mut Runner, site: &Site, stale: Stale) -> Result<Vec<ResolvedConfig>> {
     let plan = &runner.bound.plan;
     let base = Value::Object(runner.base_context());
-    let render_vars = |vars: &Vars, context: &Value| -> Result<Map<String, Value>> {
-        let rendered = plan.templates.render_tree(&vars.tree, context);
-        let rendered = rendered.map_err(|e| {
-            plan.source
-                .error(&vars.at, format!("cannot fill in the vars: {e}"))
-        })?;
-        // A `vars` map renders to a map.
-        Ok(rendered.as_object().cloned().unwrap_or_default())
-    };
     match plan.configs()? {
         ConfigsPlan::Static(list) => list
             .iter()
@@ -189,75 +191,118 @@ pub fn configs(runner: &mut Runner) -> Result<Vec<ResolvedConfig>> {
                 Ok(ResolvedConfig {
                     id: c.id.clone(),
                     descr: runner.render(&c.descr, &base)?,
-                    vars: render_vars(&c.vars, &base)?,
+                    vars: render_vars(runner, &c.vars, &base)?,
                 })
             })
             .collect(),
+        ConfigsPlan::Fetch(fetch) if runner.is_dry_run() => fetch_menu(runner, fetch, &base),
         ConfigsPlan::Fetch(fetch) => {
-            let first = runner.build(&fetch.request, &base)?;
-            let mut outgoing = first.clone();
-            let mut items = Vec::new();
-            for page in 1.. {
-                let answer = match runner.send(&fetch.request, &outgoing) {
-                    Err(CallError::NotSent) => break, // a dry run shows the first page only
-                    answer => answer?,
-                };
-                items.extend(extract::all(&fetch.items, &answer).into_iter().cloned());
-                let Some(pages) = &fetch.pages else { break };
-                let next = text_of(&extract::first(&pages.next, &answer));
-                if next.is_empty() || next == "false" {
-                    break;
+            let settings = Value::Object(runner.bound.settings.clone()).to_string();
+            let cache = MenuCache::new(
+                Store::new(&site.state_dir, &plan.name).dir(),
+                &[&*plan.source.text, &settings, &runner.bound.base_url],
+            );
+            if !fetch.fresh_for.is_zero()
+                && let Some(menu) = cache.get(fetch.fresh_for)
+            {
+                return Ok(menu);
+            }
+            match fetch_menu(runner, fetch, &base) {
+                Ok(menu) => {
+                    cache.put(&menu);
+                    Ok(menu)
                 }
-                if page >= pages.max {
-                    return Err(plan.source.error(&pages.next.at, format!("the plan list has more than {} pages", pages.max))
-                        .help("raise `pages.max`, or ask for more items per page in the request's query"));
-                }
-                outgoing.url = match &pages.param {
+                Err(error) => match cache.get(fetch.stale_for) {
+                    Some(menu) if stale == Stale::Allowed && !fetch.stale_for.is_zero() => Ok(menu),
+                    _ => Err(error),
+                },
+            }
+        }
+    }
+}
+
+/// A config's vars, filled in.
+fn render_vars(runner: &Runner, vars: &Vars, context: &Value) -> Result<Map<String, Value>> {
+    let plan = &runner.bound.plan;
+    let rendered = plan.templates.render_tree(&vars.tree, context);
+    let rendered = rendered.map_err(|e| {
+        plan.source
+            .error(&vars.at, format!("cannot fill in the vars: {e}"))
+    })?;
+    // A `vars` map renders to a map.
+    Ok(rendered.as_object().cloned().unwrap_or_default())
+}
+
+/// Fetches the plan list, page by page, and makes the menu of it.
+fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Vec<ResolvedConfig>> {
+    let plan = &runner.bound.plan;
+    let first = runner.build(&fetch.request, base)?;
+    let mut outgoing = first.clone();
+    let mut items = Vec::new();
+    for page in 1.. {
+        let answer = match runner.send(&fetch.request, &outgoing) {
+            Err(CallError::NotSent) => break, // a dry run shows the first page only
+            answer => answer?,
+        };
+        items.extend(extract::all(&fetch.items, &answer).into_iter().cloned());
+        let Some(pages) = &fetch.pages else { break };
+        let next = text_of(&extract::first(&pages.next, &answer));
+        if next.is_empty() || next == "false" {
+            break;
+        }
+        if page >= pages.max {
+            return Err(plan
+                .source
+                .error(
+                    &pages.next.at,
+                    format!("the plan list has more than {} pages", pages.max),
+                )
+                .help("raise `pages.max`, or ask for more items per page in the request's query"));
+        }
+        outgoing.url = match &pages.param {
                     Some(param) => with_query(&first.url, param, &next),
                     None => next_page_url(runner, &next).ok_or_else(|| {
                         plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
                             .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
                     })?,
                 };
-            }
-            let mut configs = Vec::new();
-            for item in items {
-                let mut context = base.clone();
-                context["item"] = item;
-                if let Some(filter) = &fetch.filter
-                    && !is_truthy(&runner.render(filter, &context)?)
-                {
-                    continue;
-                }
-                let id = runner.render(&fetch.id, &context)?;
-                if !ids::is_safe(&id) {
-                    return Err(plan
-                        .source
-                        .error(
-                            &fetch.id.at,
-                            format!(
-                                "the config id `{}` made from a plan is not safe",
-                                ids::shown(&id)
-                            ),
-                        )
-                        .help(ids::RULE));
-                }
-                let descr = runner.render(&fetch.descr, &context)?;
-                let vars = render_vars(&fetch.vars, &context)?;
-                if configs.iter().any(|c: &ResolvedConfig| c.id == id) {
-                    return Err(plan
-                        .source
-                        .error(
-                            &fetch.id.at,
-                            format!("two plans make the same config id `{id}`"),
-                        )
-                        .help("build the id from fields that differ between plans (and regions)"));
-                }
-                configs.push(ResolvedConfig { id, descr, vars });
-            }
-            Ok(configs)
-        }
     }
+    let mut configs = Vec::new();
+    for item in items {
+        let mut context = base.clone();
+        context["item"] = item;
+        if let Some(filter) = &fetch.filter
+            && !is_truthy(&runner.render(filter, &context)?)
+        {
+            continue;
+        }
+        let id = runner.render(&fetch.id, &context)?;
+        if !ids::is_safe(&id) {
+            return Err(plan
+                .source
+                .error(
+                    &fetch.id.at,
+                    format!(
+                        "the config id `{}` made from a plan is not safe",
+                        ids::shown(&id)
+                    ),
+                )
+                .help(ids::RULE));
+        }
+        let descr = runner.render(&fetch.descr, &context)?;
+        let vars = render_vars(runner, &fetch.vars, &context)?;
+        if configs.iter().any(|c: &ResolvedConfig| c.id == id) {
+            return Err(plan
+                .source
+                .error(
+                    &fetch.id.at,
+                    format!("two plans make the same config id `{id}`"),
+                )
+                .help("build the id from fields that differ between plans (and regions)"));
+        }
+        configs.push(ResolvedConfig { id, descr, vars });
+    }
+    Ok(configs)
 }
 
 /// A next-page link is followed only under the base URL. A link under the provider file's own
@@ -289,7 +334,9 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 .help("use an id that `configs` printed"),
         );
     }
-    let found = configs(runner)?.into_iter().find(|c| c.id == config_id);
+    let found = configs(runner, site, Stale::Refused)?
+        .into_iter()
+        .find(|c| c.id == config_id);
     let config = match (found, plan.configs()?) {
         (Some(config), _) => config,
         // A dry run has no plan list to pick from: it shows the vars as written.

@@ -152,9 +152,11 @@ impl Plugin {
 
     /// The one task recorded in the store, as its JSON file says it.
     pub fn only_task(&self) -> Value {
+        // Task files only: the folder also holds the polls' lock and the menu cache.
         let mut files = std::fs::read_dir(self.state_dir())
             .expect("a task folder")
-            .map(|e| e.unwrap().path());
+            .map(|e| e.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"));
         let file = files.next().expect("a task file");
         assert!(files.next().is_none(), "exactly one task is recorded");
         serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
