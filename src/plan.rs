@@ -469,12 +469,14 @@ impl Compiler<'_> {
         }
     }
 
-    fn api(&mut self, api: &manifest::Api) -> ApiPlan {
+    /// The API section. Its templates and JSONPath (auth, headers, the error message, the
+    /// check) are compiled only when the plan will send a request: `help` sends none.
+    fn api(&mut self, api: &manifest::Api, sends: bool) -> ApiPlan {
         let at = YamlPath::root().key("api");
         if let Err((message, help)) = check_base_url(&api.base_url) {
             self.problem(&at.key("base_url"), message, help);
         }
-        let auth = api.auth.as_ref().and_then(|auth| {
+        let auth = api.auth.as_ref().filter(|_| sends).and_then(|auth| {
             let at = at.key("auth");
             let plans: Vec<AuthPlan> = [
                 auth.bearer.as_ref().map(|value| AuthPlan::Bearer(self.text(at.key("bearer"), value))),
@@ -516,10 +518,15 @@ impl Compiler<'_> {
         ApiPlan {
             base_url: api.base_url.trim_end_matches('/').to_owned(),
             auth,
-            headers: self.pairs(&at.key("headers"), &api.headers),
+            headers: if sends {
+                self.pairs(&at.key("headers"), &api.headers)
+            } else {
+                Vec::new()
+            },
             error_message: api
                 .error_message
                 .as_ref()
+                .filter(|_| sends)
                 .and_then(|q| self.query(at.key("error_message"), q)),
             failure_statuses,
             deadline: Duration::from_secs(self.bounded(
@@ -534,7 +541,7 @@ impl Compiler<'_> {
                 RESPONSE_BYTES,
                 "an answer is read into memory whole",
             ),
-            check: api.check.as_ref().map(|request| {
+            check: api.check.as_ref().filter(|_| sends).map(|request| {
                 if request.method != Method::Get {
                     self.problem(
                         &at.key("check").key("method"),
@@ -882,7 +889,7 @@ impl Plan {
                 );
             }
         }
-        let api = c.api(&manifest.api);
+        let api = c.api(&manifest.api, parts != Parts::NONE);
         let configs = parts.configs.then(|| c.configs(&manifest.configs));
         let order = parts.order.then(|| OrderPlan {
             steps: c.steps(

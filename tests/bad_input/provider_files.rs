@@ -295,10 +295,11 @@ pub fn cases() -> Vec<Case> {
             &["order", "1"],
             error(&[at]),
         ),
-        replaced(
+        replaced_for(
             "a template naming an undeclared secret",
             "{{secrets.token}}",
             "{{secrets.tokn}}",
+            &["configs"],
             error(&[at, "tokn"]),
         ),
         replaced(
