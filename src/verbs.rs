@@ -365,6 +365,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     let mut bought = false;
     let order_plan = plan.order()?;
     for (index, step) in order_plan.steps.iter().enumerate() {
+        let last = index + 1 == order_plan.steps.len();
         let context = task_context(runner, &task, None);
         let buys = !bought && step.request.method != Method::Get;
         if buys && runner.time_left() < purchase_budget(plan.api.deadline) {
@@ -382,7 +383,11 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 }
                 task.saved.extend(extracted);
                 bought |= buys;
-                store.save(&task)?;
+                // The last step's values are recorded below with the hoster's id, in one
+                // write: each write is two fsyncs, and the panel waits on the order.
+                if !last {
+                    store.save(&task)?;
+                }
             }
             // A bought server must reach the panel: the task is handed out, and its polls say
             // what went wrong.
@@ -417,17 +422,21 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         }
     }
     let context = task_context(runner, &task, None);
-    let hoster_id = runner.render(&order_plan.hoster_id, &context)?;
-    if hoster_id.is_empty() {
-        let what = plan
-            .source
-            .error(
-                &order_plan.hoster_id.at,
-                "the hoster's answer held no server id: fix `order.steps[].extract`",
-            )
-            .one_line();
-        return handed_out_with_problem(&store, &mut task, what);
-    }
+    // Past this point the server is bought: every way out records the task.
+    let hoster_id = match runner.render(&order_plan.hoster_id, &context) {
+        Ok(id) if !id.is_empty() => id,
+        Ok(_) => {
+            let what = plan
+                .source
+                .error(
+                    &order_plan.hoster_id.at,
+                    "the hoster's answer held no server id: fix `order.steps[].extract`",
+                )
+                .one_line();
+            return handed_out_with_problem(&store, &mut task, what);
+        }
+        Err(error) => return handed_out_with_problem(&store, &mut task, error.one_line()),
+    };
     task.hoster_id = Some(hoster_id);
     task.stage = Stage::Ordered;
     store.save(&task)?;
