@@ -90,7 +90,8 @@ pub fn load(name: &str, site: &Site, parts: Parts) -> Result<Bound> {
     plan::load_checked(name, &site.provider_file, parts)?.bind(site)
 }
 
-/// Answers one verb for provider `name`.
+/// Answers one verb for provider `name`. Each verb compiles only the part of the provider file
+/// it uses: the panel pays the start-up on every call.
 pub fn answer(
     name: &str,
     site: &Site,
@@ -98,34 +99,14 @@ pub fn answer(
     observer: Option<Box<dyn Observer + '_>>,
 ) -> Result<Reply> {
     crate::fault::panic_point("panic_in_answer");
-    // The panel polls every task on every page load: a final answer comes from the task's
-    // record alone, without reading the provider file.
-    if let Verb::OrderStatus {
-        task_id,
-        refresh: false,
-    } = verb
-        && let Some(reply) = final_answer(name, site, task_id)?
-    {
-        return Ok(reply);
-    }
-    let parts = match verb {
-        Verb::Help => Parts::NONE,
-        Verb::Configs => Parts::CONFIGS,
-        Verb::Order(_) => Parts::ORDER,
-        Verb::OrderStatus { .. } => Parts::STATUS,
-    };
-    let bound = load(name, site, parts)?;
-    let availability = if bound.disabled_because.is_some() {
-        Availability::Disabled
-    } else {
-        Availability::Enabled
-    };
     match verb {
-        Verb::Help => Ok(Reply::help(availability)),
+        Verb::Help => Ok(Reply::help(availability(&load(name, site, Parts::NONE)?))),
         Verb::Configs => {
+            let bound = load(name, site, Parts::CONFIGS)?;
+            let status = availability(&bound);
             // A disabled provider still lists a static menu (it costs nothing), but does not
             // call a hoster it has no credentials for.
-            let configurations = match (bound.plan.configs()?, availability) {
+            let configurations = match (bound.plan.configs()?, status) {
                 (ConfigsPlan::Fetch(_), Availability::Disabled) => Vec::new(),
                 _ => configs(&mut Runner::new(&bound, observer), site, Stale::Allowed)?
                     .into_iter()
@@ -137,18 +118,26 @@ pub fn answer(
             };
             Ok(Reply::Configs {
                 configurations,
-                status: availability,
+                status,
             })
         }
         Verb::Order(config_id) => {
+            let bound = load(name, site, Parts::ORDER)?;
             if let Some(reason) = &bound.disabled_because {
                 return Err(Error::new(format!("cannot order: {reason}")));
             }
             order(&mut Runner::new(&bound, observer), site, config_id)
         }
         Verb::OrderStatus { task_id, refresh } => {
-            order_status(&mut Runner::new(&bound, observer), site, task_id, *refresh)
+            order_status(name, site, task_id, *refresh, observer)
         }
+    }
+}
+
+fn availability(bound: &Bound) -> Availability {
+    match bound.disabled_because {
+        Some(_) => Availability::Disabled,
+        None => Availability::Enabled,
     }
 }
 
@@ -514,10 +503,23 @@ struct Poll {
     server: Option<(String, String)>,
 }
 
-fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) -> Result<Reply> {
-    let plan = &runner.bound.plan;
-    let store = Store::new(&site.state_dir, &plan.name);
+fn order_status(
+    name: &str,
+    site: &Site,
+    task_id: &str,
+    refresh: bool,
+    observer: Option<Box<dyn Observer + '_>>,
+) -> Result<Reply> {
+    let store = Store::new(&site.state_dir, name);
     let task = store.load(task_id)?;
+    // The panel polls every task on every page load: a final answer is given from the task's
+    // record, the same every time, without reading the provider file or asking the hoster.
+    if task.stage.is_final() && !refresh {
+        return Ok(recorded_reply(&task));
+    }
+    let bound = load(name, site, Parts::STATUS)?;
+    let runner = &mut Runner::new(&bound, observer);
+    let plan = &bound.plan;
     // Everything of the task that is a password stays out of messages and traces.
     redact::register(&task.password);
     task.server_password
@@ -530,9 +532,6 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) 
     }
 
     match task.stage {
-        // The panel polls every task on every page load: a final answer is given from the
-        // record, the same every time, without asking the hoster again.
-        stage if stage.is_final() && !refresh => return Ok(recorded_reply(&task)),
         Stage::Ordered | Stage::Finished | Stage::Failed => {}
         Stage::Refused => {
             let why = task.message.clone().unwrap_or_default();
@@ -587,12 +586,6 @@ fn order_status(runner: &mut Runner, site: &Site, task_id: &str, refresh: bool) 
         task
     };
     Ok(status_reply(&task, poll.outcome))
-}
-
-/// The answer of a finished or failed task, from its record; `None` for a task still followed.
-fn final_answer(name: &str, site: &Site, task_id: &str) -> Result<Option<Reply>> {
-    let task = Store::new(&site.state_dir, name).load(task_id)?;
-    Ok(task.stage.is_final().then(|| recorded_reply(&task)))
 }
 
 /// The answer a task's record gives.
