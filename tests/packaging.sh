@@ -238,4 +238,27 @@ for provider in "${provider_files[@]}"; do
 done
 ok "unpacked provider files are the ones in providers.d/"
 
+step "rpm -i into a scratch root, edit a config file, reinstall, erase"
+# A real rpm transaction, with its database inside the scratch root. --noscripts: scriptlets run
+# chrooted there, and the root has no shell (they are checked above); --nodeps: glibc is not in
+# that database. Debian's rpm warns on every call that it is not Debian's installer: that is not
+# shown, but any error is.
+rpmroot=$scratch/rpm-install
+mkdir -p "$rpmroot"
+rpm_in_root() { rpm --root "$rpmroot" "$@" 2>"$scratch/rpm.err" || fail "rpm $*: $(cat "$scratch/rpm.err")"; }
+rpm_in_root --initdb
+rpm_in_root -i --nodeps --noscripts "$rpm"
+same "rpm -qa in the root" "$NAME-$version-$(query '%{RELEASE}').x86_64" "$(rpm --root "$rpmroot" -qa 2>/dev/null)"
+rpm_in_root -V --nodeps "$NAME"
+ok "rpm -V: every installed file matches the package (modes, digests)"
+same "installed mode: /usr/bin/vps-provider" "755" "$(stat -c %a "$rpmroot/usr/bin/vps-provider")"
+same "installed mode: $edited" "644" "$(stat -c %a "$rpmroot$edited")"
+echo "$marker" >>"$rpmroot$edited"
+rpm_in_root -U --replacepkgs --nodeps --noscripts "$rpm"
+same "reinstalled: the edit is still there" "$marker" "$(tail -n 1 "$rpmroot$edited")"
+rpm_in_root -e --noscripts "$NAME"
+left=$(cd "$rpmroot" && find . -path ./root -prune -o ! -type d -print | sort)
+# rpm keeps an edited config file as .rpmsave on erase, and nothing else of the package.
+same "erase: only the edited config file is kept, as .rpmsave" "./etc/vps-provider/providers.d/hetzner.yaml.rpmsave" "$left"
+
 printf '\npackaging: %d passed, 0 failed\n' "$checks"
