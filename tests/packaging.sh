@@ -200,7 +200,7 @@ same "file list: the same files as the .deb, and the license" \
     "$(printf '%s\n' "$common_files" /usr/share/licenses/vps-provider/LICENSE | sort)" \
     "$rpm_files"
 same "%config(noreplace): the shipped provider files, nothing else" \
-    "$(sed 's/^/cn /' <<<"$conffiles")" \
+    "$(for file in $conffiles; do echo "cn $file"; done)" \
     "$(query '[%{FILEFLAGS:fflags}\t%{FILENAMES}\n]' | awk -F'\t' '$1 ~ /c/ {print $1, $2}' | sort -k2)"
 modes=$(query '[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]')
 check_mode() { # check_mode PERMS PATH
