@@ -102,8 +102,8 @@ same "mode: /var/lib/vps-provider (task files hold root passwords)" "700 root:ro
 ok "the demo provider is not under /etc (an example in /usr/share/doc)"
 grep -q 'MIT License' /usr/share/doc/vps-provider/copyright || fail "copyright file is the MIT license"
 ok "copyright file is the MIT license"
-zcat /usr/share/man/man1/vps-provider.1.gz | grep -q '^\.TH' || fail "man page is gzipped roff"
-ok "man page is gzipped roff"
+same "man page: gzipped, the one the binary prints" "$(vps-provider man)" \
+    "$(zcat /usr/share/man/man1/vps-provider.1.gz)"
 same "schema: the one the binary prints" "$(vps-provider schema)" \
     "$(cat /usr/share/vps-provider/provider.schema.json)"
 same "no provider enabled: nothing under /opt/webdir/providers" "$panel_before" \
