@@ -155,6 +155,22 @@ same "dpkg: installed again" "install ok installed" "$(dpkg-query -W -f='${Statu
 same "the edit is still there" "$marker" "$(tail -n 1 "$edited")"
 same "mode: $edited" "644 root:root" "$(mode_of "$edited")"
 
+step "dpkg --purge keeps task records (servers that were bought)"
+record=/var/lib/vps-provider/hetzner/1700000000000.json
+mkdir -m 0700 "$(dirname "$record")"
+echo '{"note": "a task record made by tests/packaging.sh"}' >"$record"
+purge_said=$(dpkg --purge "$NAME" </dev/null 2>&1)
+[[ -f $record ]] || fail "purge keeps a task record"
+ok "purge keeps a task record"
+grep -q 'kept /var/lib/vps-provider' <<<"$purge_said" || fail "purge says it kept the task folder"
+ok "purge says it kept the task folder"
+[[ ! -e /usr/bin/vps-provider && ! -e /etc/vps-provider ]] || fail "purge removes everything else"
+ok "purge removes everything else"
+# What the operator would do once the record is not needed: here the record is the test's own.
+rm -rf /var/lib/vps-provider
+dpkg -i "$deb" </dev/null >/dev/null
+same "dpkg: installed again" "install ok installed" "$(dpkg-query -W -f='${Status}' "$NAME")"
+
 step "dpkg -r, then dpkg --purge"
 dpkg -r "$NAME" </dev/null >/dev/null
 [[ ! -e /usr/bin/vps-provider ]] || fail "remove: the binary is gone"
