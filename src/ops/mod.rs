@@ -38,7 +38,6 @@ pub use schema::{provider_schema, provider_schema_text};
 #[command(
     name = "vps-provider",
     version,
-    about,
     long_about,
     max_term_width = 100
 )]
