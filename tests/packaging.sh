@@ -4,8 +4,9 @@
 # dpkg and used as an operator would: --version, list, install a provider into a temporary root,
 # uninstall it, edit a config file and reinstall the package (the edit must survive), then remove
 # and purge it (nothing may be left). The .rpm is read with rpm (metadata, requires, files, modes,
-# config files) and unpacked with rpm2cpio | cpio. Needs root (dpkg). Every step prints what it
-# checked; the machine is left as it was found, also when a check fails (trap).
+# config files), unpacked with rpm2cpio | cpio, then installed, reinstalled and erased with rpm
+# (its database in a scratch folder). Needs root. Every step prints what it checked; the machine
+# is left as it was found, also when a check fails (trap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +46,10 @@ rpm=${rpms[0]}
 if dpkg-query -W -f='${Status}' "$NAME" 2>/dev/null | grep -q 'installed\|config-files'; then
     fail "$NAME is already installed here; this test installs and purges it (dpkg --purge $NAME first)"
 fi
-for path in /etc/vps-provider /var/lib/vps-provider /usr/bin/vps-provider; do
+# What either package installs: absent now, so whatever is there when the test ends is its own.
+owned_paths=(/etc/vps-provider /var/lib/vps-provider /usr/bin/vps-provider /usr/share/vps-provider
+    /usr/share/doc/vps-provider /usr/share/licenses/vps-provider /usr/share/man/man1/vps-provider.1.gz)
+for path in "${owned_paths[@]}"; do
     [[ ! -e $path ]] || fail "$path exists; this test would remove it (it runs on a machine without $NAME)"
 done
 panel_before=$(ls -A /opt/webdir/providers 2>/dev/null || true)
@@ -56,8 +60,10 @@ cleanup() {
     if dpkg-query -W -f='${Status}' "$NAME" 2>/dev/null | grep -q 'installed\|config-files'; then
         dpkg --purge "$NAME" >/dev/null 2>&1 || true
     fi
-    # Both were absent when the test started (checked above), so whatever is there is ours.
-    rm -rf /etc/vps-provider /var/lib/vps-provider "$scratch"
+    if [[ -d $scratch/rpmdb ]] && command rpm --dbpath "$scratch/rpmdb" -q "$NAME" >/dev/null 2>&1; then
+        command rpm --dbpath "$scratch/rpmdb" -e --nodeps "$NAME" >/dev/null 2>&1 || true
+    fi
+    rm -rf "${owned_paths[@]}" "$scratch"
     exit "$status"
 }
 trap cleanup EXIT
@@ -190,6 +196,10 @@ ok "purge: every file and folder of the package is gone, the empty task folder t
 
 # --- the .rpm -----------------------------------------------------------------------------------
 step "rpm: $rpm"
+# Every rpm call uses a database in the scratch folder: even a query of a package file makes
+# rpm create its default database (~/.rpmdb on Debian), which would be left on the machine.
+rpmdb=$scratch/rpmdb
+rpm() { command rpm --dbpath "$rpmdb" "$@"; }
 rpm -qip "$rpm" 2>/dev/null | sed 's/^/    /'
 query() { rpm -qp --queryformat "$1" "$rpm" 2>/dev/null; }
 same "Name" "$NAME" "$(query '%{NAME}')"
@@ -254,27 +264,35 @@ for provider in "${provider_files[@]}"; do
 done
 ok "unpacked provider files are the ones in providers.d/"
 
-step "rpm -i into a scratch root, edit a config file, reinstall, erase"
-# A real rpm transaction, with its database inside the scratch root. --noscripts: scriptlets run
-# chrooted there, and the root has no shell (they are checked above); --nodeps: glibc is not in
-# that database. Debian's rpm warns on every call that it is not Debian's installer: that is not
-# shown, but any error is.
-rpmroot=$scratch/rpm-install
-mkdir -p "$rpmroot"
-rpm_in_root() { rpm --root "$rpmroot" "$@" 2>"$scratch/rpm.err" || fail "rpm $*: $(cat "$scratch/rpm.err")"; }
-rpm_in_root --initdb
-rpm_in_root -i --nodeps --noscripts "$rpm"
-same "rpm -qa in the root" "$NAME-$version-$(query '%{RELEASE}').x86_64" "$(rpm --root "$rpmroot" -qa 2>/dev/null)"
-rpm_in_root -V --nodeps "$NAME"
-ok "rpm -V: every installed file matches the package (modes, digests)"
-same "installed mode: /usr/bin/vps-provider" "755" "$(stat -c %a "$rpmroot/usr/bin/vps-provider")"
-same "installed mode: $edited" "644" "$(stat -c %a "$rpmroot$edited")"
-echo "$marker" >>"$rpmroot$edited"
-rpm_in_root -U --replacepkgs --nodeps --noscripts "$rpm"
-same "reinstalled: the edit is still there" "$marker" "$(tail -n 1 "$rpmroot$edited")"
-rpm_in_root -e --noscripts "$NAME"
-left=$(cd "$rpmroot" && find . -path ./root -prune -o ! -type d -print | sort)
-# rpm keeps an edited config file as .rpmsave on erase, and nothing else of the package.
-same "erase: only the edited config file is kept, as .rpmsave" "./etc/vps-provider/providers.d/hetzner.yaml.rpmsave" "$left"
+step "rpm -i on this machine (rpm's database in the scratch folder), edit, reinstall, erase"
+# A real rpm transaction with its scriptlets, as on a pool server. --nodeps: glibc and /bin/sh are
+# Debian's here, not in that database. Debian's rpm warns on every call that it is not Debian's
+# installer: that is not shown, but any error is.
+rpm_here() { rpm "$@" 2>"$scratch/rpm.err" || fail "rpm $*: $(cat "$scratch/rpm.err")"; }
+rpm_here --initdb
+rpm_here -i --nodeps "$rpm"
+same "rpm -q" "$NAME-$version-$(query '%{RELEASE}').x86_64" "$(rpm -q "$NAME" 2>/dev/null)"
+rpm_here -V --nodeps "$NAME"
+ok "rpm -V: every installed file matches the package (modes, owners, digests)"
+same "installed mode: /usr/bin/vps-provider" "755 root:root" "$(mode_of /usr/bin/vps-provider)"
+for file in $conffiles; do
+    same "installed mode: $file" "644 root:root" "$(mode_of "$file")"
+done
+same "%post: /var/lib/vps-provider" "700 root:root" "$(mode_of /var/lib/vps-provider)"
+same "vps-provider --version" "vps-provider $version" "$(vps-provider --version)"
+echo "$marker" >>"$edited"
+rpm_here -U --replacepkgs --nodeps "$rpm"
+same "reinstalled: the edit is still there" "$marker" "$(tail -n 1 "$edited")"
+rpm_here -e --nodeps "$NAME"
+# rpm keeps an edited config file as .rpmsave on erase; %postun removes the package's folders
+# that are empty (all but the one holding that file).
+same "erase: of /etc/vps-provider only the edited config file is kept, as .rpmsave" \
+    "$edited.rpmsave" "$(find /etc/vps-provider ! -type d)"
+for path in $common_files /usr/share/licenses/vps-provider /usr/share/doc/vps-provider \
+    /usr/share/vps-provider /var/lib/vps-provider; do
+    [[ ! -e $path ]] || fail "erase: $path is gone"
+done
+ok "erase: every other file and folder of the package is gone, the empty task folder too"
+rm -r /etc/vps-provider # the test's own edit
 
 printf '\npackaging: %d passed, 0 failed\n' "$checks"
