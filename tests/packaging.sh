@@ -25,6 +25,12 @@ same() {
     if [[ $2 == "$3" ]]; then ok "$1"; else fail "$1"$'\n--- expected\n'"$2"$'\n--- got\n'"$3"; fi
 }
 mode_of() { stat -c '%a %U:%G' "$1"; }
+# Whether dpkg has the package in any state but "not-installed" (config files left count).
+dpkg_has() {
+    local state
+    state=$(dpkg-query -W -f='${db:Status-Status}' "$NAME" 2>/dev/null) || return 1
+    [[ -n $state && $state != not-installed ]]
+}
 
 for tool in dpkg dpkg-deb rpm rpm2cpio cpio cargo; do
     command -v "$tool" >/dev/null || fail "missing tool: $tool (scripts/release installs it)"
@@ -43,7 +49,7 @@ rpm=${rpms[0]}
 
 # The package must be installed by this test alone, or cleaning up would take away someone
 # else's installation: refuse to start on a machine that has it.
-if dpkg-query -W -f='${Status}' "$NAME" 2>/dev/null | grep -q 'installed\|config-files'; then
+if dpkg_has; then
     fail "$NAME is already installed here; this test installs and purges it (dpkg --purge $NAME first)"
 fi
 # What either package installs: absent now, so whatever is there when the test ends is its own.
@@ -57,7 +63,7 @@ panel_before=$(ls -A /opt/webdir/providers 2>/dev/null || true)
 scratch=$(mktemp -d)
 cleanup() {
     local status=$?
-    if dpkg-query -W -f='${Status}' "$NAME" 2>/dev/null | grep -q 'installed\|config-files'; then
+    if dpkg_has; then
         dpkg --purge "$NAME" >/dev/null 2>&1 || true
     fi
     if [[ -d $scratch/rpmdb ]] && command rpm --dbpath "$scratch/rpmdb" -q "$NAME" >/dev/null 2>&1; then
@@ -183,8 +189,10 @@ dpkg -r "$NAME" </dev/null >/dev/null
 ok "remove: the binary is gone"
 same "remove: config files are kept until purge" "$conffiles" \
     "$(find /etc/vps-provider -type f | sort)"
+same "remove: dpkg's state" "config-files" "$(dpkg-query -W -f='${db:Status-Status}' "$NAME")"
+dpkg_has || fail "dpkg_has sees a removed package with config files"
 dpkg --purge "$NAME" </dev/null >/dev/null
-if dpkg-query -W -f='${Status}' "$NAME" 2>/dev/null | grep -q 'installed\|config-files'; then
+if dpkg_has; then
     fail "purge: dpkg no longer knows the package"
 fi
 ok "purge: dpkg no longer knows the package"
