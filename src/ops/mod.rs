@@ -35,13 +35,7 @@ pub use schema::{provider_schema, provider_schema_text};
 /// /var/lib/vps-provider), VPS_PROVIDER_BASE_URL (replaces the API's base URL),
 /// VPS_PROVIDER_LOG (a file that protocol runs append their trace to).
 #[derive(Debug, Parser)]
-#[command(
-    name = "vps-provider",
-    version,
-    about,
-    long_about,
-    max_term_width = 100
-)]
+#[command(name = "vps-provider", version, long_about, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
