@@ -15,7 +15,7 @@ use std::path::Path;
 use vps_provider::extract;
 use vps_provider::manifest::{Otherwise, TaskStatus};
 use vps_provider::ops;
-use vps_provider::plan::{self, Parts, Query, StatePattern};
+use vps_provider::plan::{self, ConfigsPlan, Parts, Query, StatePattern};
 use vps_provider::position::YamlPath;
 use vps_provider::runner;
 use vps_provider::template::Templates;
@@ -44,7 +44,16 @@ pub fn provider_file(data: &[u8]) {
     let loaded = plan::load_source("fuzz", path, text, Parts::ALL);
     let problems = ops::problems_in("fuzz", path, text);
     match &loaded {
-        Ok(_) => {
+        Ok(plan) => {
+            // A written-out menu renders as `configs` renders it, with the file's settings
+            // (a template that loads must also render, or fail, without crashing).
+            if let Ok(ConfigsPlan::Static(list)) = plan.configs() {
+                let context = json!({ "settings": plan.settings, "secrets": {} });
+                for config in list {
+                    let _ = plan.templates.render(&config.descr.template, &context);
+                    let _ = plan.templates.render_tree(&config.vars.tree, &context);
+                }
+            }
             // A file every verb can run must also load for the verbs that need less of it.
             for parts in [Parts::NONE, Parts::CONFIGS, Parts::ORDER, Parts::STATUS] {
                 assert!(
