@@ -144,6 +144,17 @@ pub enum StatePattern {
     Glob(Vec<String>),
 }
 
+impl StatePattern {
+    /// A key of the status map: with a `*`, a pattern (`*` stands for any text), else exact.
+    pub fn parse(key: &str) -> StatePattern {
+        if key.contains('*') {
+            StatePattern::Glob(key.split('*').map(str::to_owned).collect())
+        } else {
+            StatePattern::Exact(key.to_owned())
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct StatusPlan {
     pub steps: Vec<StepPlan>,
@@ -256,6 +267,13 @@ pub fn load_file(name: &str, path: &Path, parts: Parts) -> Result<Plan, Vec<Erro
         }
         Err(err) => return Err(vec![io_error("read the provider file", path, &err)]),
     };
+    load_source(name, path, &text, parts)
+}
+
+/// Parses and compiles provider file `text` as if read from `path` (which only appears in
+/// messages): [`load_file`] without the file system, so the fuzz targets and the regression
+/// tests feed it the same way a run does.
+pub fn load_source(name: &str, path: &Path, text: &str, parts: Parts) -> Result<Plan, Vec<Error>> {
     let source = Source {
         file: path.to_path_buf(),
         text: text.into(),
@@ -391,10 +409,10 @@ impl Compiler<'_> {
     }
 
     fn query(&mut self, at: YamlPath, text: &str) -> Option<Query> {
-        match jsonpath_rust::parser::parse_json_path(text) {
+        match compile_query(text) {
             Ok(compiled) => Some(Query { at, compiled }),
-            Err(err) => {
-                self.problem(&at, format!("`{text}` is not a JSONPath: {}", jsonpath_reason(&err.to_string())), "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
+            Err(message) => {
+                self.problem(&at, message, "JSONPath starts at `$`, e.g. `$.server.id` or `$.items[?@.type == 'public'].ip`");
                 None
             }
         }
@@ -697,14 +715,7 @@ impl Compiler<'_> {
                 .status
                 .map
                 .iter()
-                .map(|(key, outcome)| {
-                    let pattern = if key.contains('*') {
-                        StatePattern::Glob(key.split('*').map(str::to_owned).collect())
-                    } else {
-                        StatePattern::Exact(key.clone())
-                    };
-                    (pattern, *outcome)
-                })
+                .map(|(key, outcome)| (StatePattern::parse(key), *outcome))
                 .collect(),
             otherwise: status.status.otherwise,
             server: self.text(at.key("server"), &status.server),
@@ -755,6 +766,16 @@ impl Compiler<'_> {
             steps: self.steps(at.key("steps"), &cleanup.steps),
         }
     }
+}
+
+/// Compiles a JSONPath written in a provider file, or says in one line why it is not one.
+pub fn compile_query(text: &str) -> std::result::Result<JpQuery, String> {
+    jsonpath_rust::parser::parse_json_path(text).map_err(|err| {
+        format!(
+            "`{text}` is not a JSONPath: {}",
+            jsonpath_reason(&err.to_string())
+        )
+    })
 }
 
 /// pest's multi-line report (`--> 1:10`, a caret, `= expected selector`) as one phrase:

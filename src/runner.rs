@@ -385,8 +385,9 @@ impl<'a> Runner<'a> {
 }
 
 /// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved
-/// characters stay), for rendering a path.
-fn encoded_for_path(context: &Value) -> Value {
+/// characters stay), for rendering a path. Public for the template fuzz target, which checks
+/// that no value can add a segment, a query or a fragment.
+pub fn encoded_for_path(context: &Value) -> Value {
     match context {
         Value::String(text) => Value::String(utf8_percent_encode(text, QUERY_VALUE).to_string()),
         Value::Array(items) => Value::Array(items.iter().map(encoded_for_path).collect()),

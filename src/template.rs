@@ -89,15 +89,7 @@ impl Templates {
             return Ok(Template::Lookup(lookup));
         }
         let name = path.to_string();
-        self.registry
-            .register_template_string(&name, text)
-            .map_err(|e| {
-                let reason = e.reason().to_string();
-                match e.pos() {
-                    Some((line, col)) => format!("{reason} (template line {line}, column {col})"),
-                    _ => reason,
-                }
-            })?;
+        self.registry.register_template(&name, parse(text)?);
         Ok(Template::Handlebars(name))
     }
 
@@ -181,6 +173,86 @@ impl Templates {
             Tree::Text(template) => self.render_value(template, context)?,
         })
     }
+}
+
+/// The deepest nesting of blocks and sub-expressions a template may have. Handlebars parses,
+/// checks and renders templates recursively, and its parser slows down with the square of the
+/// depth: a few thousand levels (found by fuzzing) overflow the stack, which kills the process
+/// before any reply reaches the panel, or take minutes. The shipped files nest 5 deep.
+pub const MAX_NESTING: usize = 32;
+
+/// Parses `text` as a handlebars template of a provider file, or says why it is not one.
+/// Every parse of a template goes through here (the compiler and the variable check), so
+/// what handlebars is given has been checked for depth first, and what it gives back is
+/// checked for partials.
+pub fn parse(text: &str) -> Result<handlebars::Template, String> {
+    let depth = nesting(text);
+    if depth > MAX_NESTING {
+        return Err(format!(
+            "blocks and `(...)` are nested {depth} deep; at most {MAX_NESTING} are allowed"
+        ));
+    }
+    let template = handlebars::Template::compile(text).map_err(|e| {
+        let reason = e.reason().to_string();
+        match e.pos() {
+            Some((line, col)) => format!("{reason} (template line {line}, column {col})"),
+            _ => reason,
+        }
+    })?;
+    // A partial (`{{> name}}`) renders another registered template, and every template of the
+    // file is registered under its key: one that includes itself, or an inline partial that
+    // includes itself (found by fuzzing), recurses until the stack overflows. Provider files
+    // have no use for partials or decorators, so they are refused.
+    if has_partials(&template.elements) {
+        return Err(
+            "partials (`{{> name}}`) and decorators (`{{* name}}`, `{{#*inline}}`) are not supported"
+                .into(),
+        );
+    }
+    Ok(template)
+}
+
+/// How deep blocks (`{{#if}}...{{/if}}`) and sub-expressions (`(...)` inside `{{ }}`) nest,
+/// counted over the text before handlebars sees it. It may count too much (a `(` inside a
+/// quoted literal), never too little.
+fn nesting(text: &str) -> usize {
+    let (mut blocks, mut deepest) = (0usize, 0usize);
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let inside = &rest[start + 2..];
+        let end = inside.find("}}").unwrap_or(inside.len());
+        let mustache = inside[..end].trim_start_matches(['{', '~']).trim_start();
+        if mustache.starts_with(['#', '^']) && mustache.len() > 1 {
+            blocks += 1;
+        } else if mustache.starts_with('/') {
+            blocks = blocks.saturating_sub(1);
+        }
+        let mut parens = 0usize;
+        for c in mustache.chars() {
+            match c {
+                '(' => parens += 1,
+                ')' => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+            deepest = deepest.max(blocks + parens);
+        }
+        deepest = deepest.max(blocks);
+        rest = &inside[end..];
+    }
+    deepest
+}
+
+/// Whether a parsed template holds a partial or a decorator anywhere.
+fn has_partials(elements: &[handlebars::template::TemplateElement]) -> bool {
+    use handlebars::template::TemplateElement::*;
+    elements.iter().any(|element| match element {
+        PartialExpression(_) | PartialBlock(_) | DecoratorExpression(_) | DecoratorBlock(_) => true,
+        HelperBlock(helper) => [&helper.template, &helper.inverse]
+            .into_iter()
+            .flatten()
+            .any(|inner| has_partials(&inner.elements)),
+        _ => false,
+    })
 }
 
 /// A value as text: strings as they are, null as empty, the rest as JSON.
@@ -559,6 +631,45 @@ mod tests {
             .unwrap(),
             "false"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_handlebars_sees_it() {
+        let deep = |n: usize| format!("{}x{}", "{{#if a}}".repeat(n), "{{/if}}".repeat(n));
+        assert_eq!(render(&deep(MAX_NESTING), json!({"a": true})).unwrap(), "x");
+        let err = render(&deep(MAX_NESTING + 1), json!({"a": true})).unwrap_err();
+        assert!(err.contains("nested 33 deep"), "{err}");
+        let parens = format!(
+            "{{{{concat {}\"x\"{}}}}}",
+            "(concat ".repeat(40),
+            ")".repeat(40)
+        );
+        assert!(
+            render(&parens, json!({}))
+                .unwrap_err()
+                .contains("nested 40 deep")
+        );
+        // Siblings are not nesting.
+        assert_eq!(
+            render(&"{{#if a}}x{{/if}}".repeat(100), json!({"a": true}))
+                .unwrap()
+                .len(),
+            100
+        );
+    }
+
+    #[test]
+    fn partials_and_decorators_are_refused() {
+        for text in [
+            "{{> t}}",
+            "{{#> t}}x{{/t}}",
+            "{{#*inline \"a\"}}{{> a}}{{/inline}}{{> a}}",
+            "{{#if a}}{{else}}{{> t}}{{/if}}",
+            "{{*decorator}}",
+        ] {
+            let err = render(text, json!({"a": true})).unwrap_err();
+            assert!(err.contains("partials"), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub struct Uses {
 
 /// What template `text` uses, or `None` when it does not parse (the compiler reports that).
 pub fn uses(text: &str) -> Option<Uses> {
-    let template = handlebars::Template::compile(text).ok()?;
+    let template = crate::template::parse(text).ok()?;
     let mut uses = Uses::default();
     walk(&template.elements, 0, &mut uses);
     Some(uses)

@@ -23,6 +23,8 @@ use std::process::ExitCode;
 
 pub use demo::DEMO_PROVIDER;
 pub use schema::{provider_schema, provider_schema_text};
+/// `validate`'s problem listing for a provider file's text (the fuzz targets use it).
+pub use validate::problems_in;
 
 /// One binary that lets the Bitrix pool panel order servers from any hoster described by a
 /// YAML provider file.

@@ -17,6 +17,12 @@ pub fn problems(name: &str, path: &Path) -> Vec<Error> {
         Ok(text) => text,
         Err(err) => return vec![crate::error::io_error("read", path, &err)],
     };
+    problems_in(name, path, &text)
+}
+
+/// The problems of provider file `text`, as if read from `path` (which only appears in
+/// messages): `problems` without the file system, for the fuzz targets and their tests.
+pub fn problems_in(name: &str, path: &Path, text: &str) -> Vec<Error> {
     let source = Source {
         file: path.to_path_buf(),
         text: text.into(),
