@@ -27,6 +27,7 @@ pub mod template;
 pub mod trace;
 pub mod variables;
 pub mod verbs;
+pub mod watchdog;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ pub const OPERATOR_NAME: &str = "vps-provider";
 /// Answers the panel for provider `name`: exactly one JSON object on stdout, whatever happens,
 /// a panic included.
 pub fn protocol_main(name: &str, args: &[OsString]) -> ExitCode {
+    watchdog::arm(plan::DEFAULT_DEADLINE);
     guarded(|| answer(name, args)).print()
 }
 

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 /// `api.deadline_seconds`: lowest, default, highest.
 const DEADLINE_SECONDS: (u64, u64, u64) = (1, 60, 600);
+/// The deadline of a run before its provider file is read.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(DEADLINE_SECONDS.1);
 /// `api.max_response_bytes`: lowest, default (8 MiB), highest (256 MiB).
 const RESPONSE_BYTES: (u64, u64, u64) = (1024, 8 << 20, 256 << 20);
 const DEFAULT_MAX_PAGES: u32 = 20;

@@ -103,6 +103,13 @@ impl Reply {
             r#"{"error":1,"error_message":"internal error: the reply could not be written"}"#.into()
         });
         line.push('\n');
+        // One reply per run: when the watchdog's alarm has claimed it, the alarm prints it and
+        // ends the process; this thread waits for that rather than end first, silent.
+        if !crate::watchdog::claim_reply() {
+            loop {
+                std::thread::park();
+            }
+        }
         let mut stdout = std::io::stdout().lock();
         // Nothing to do if stdout is gone: the panel is not listening.
         let _ = stdout

@@ -87,7 +87,9 @@ impl Verb {
 /// Loads the provider file, compiling `parts` of it, and binds it to the site. With several
 /// problems, the first is reported and the rest counted (`validate` shows them all).
 pub fn load(name: &str, site: &Site, parts: Parts) -> Result<Bound> {
-    plan::load_checked(name, &site.provider_file, parts)?.bind(site)
+    let bound = plan::load_checked(name, &site.provider_file, parts)?.bind(site)?;
+    crate::watchdog::extend(bound.plan.api.deadline);
+    Ok(bound)
 }
 
 /// Answers one verb for provider `name`. Each verb compiles only the part of the provider file

@@ -152,3 +152,32 @@ fn a_redirect_loop_is_followed_a_bounded_number_of_times() {
         ]
     );
 }
+
+#[test]
+fn a_run_that_hangs_outside_any_request_is_stopped_after_its_deadline() {
+    // A menu that loops 8 billion times: no request is involved, so only the watchdog can
+    // end the run. The panel still gets one error object, a few seconds after the deadline.
+    let big: Vec<String> = (0..2000).map(|i| i.to_string()).collect();
+    let yaml = common::fixture("providers/testhost.yaml")
+        .replace("deadline_seconds: 3", "deadline_seconds: 1")
+        .replace(
+            "  image: rocky-9\n",
+            &format!("  image: rocky-9\n  big: [{}]\n", big.join(", ")),
+        )
+        .replace(
+            "descr: \"Small: 1 vCPU, 2 GB RAM\"",
+            "descr: \"{{#each settings.big}}{{#each ../settings.big}}{{#each ../../settings.big}}{{/each}}{{/each}}{{/each}}\"",
+        );
+    let plugin = Plugin::new("testhost", &yaml, "http://127.0.0.1:9").secrets("token=tok-1\n");
+    let started = Instant::now();
+    let run = plugin.run(&["configs"]);
+    let took = started.elapsed();
+    assert!(
+        run.error_message()
+            .contains("did not end within its deadline"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.success);
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
