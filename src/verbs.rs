@@ -188,7 +188,7 @@ pub fn configs(runner: &mut Runner, site: &Site, stale: Stale) -> Result<Vec<Res
             .collect(),
         ConfigsPlan::Fetch(fetch) if runner.is_dry_run() => fetch_menu(runner, fetch, &base),
         ConfigsPlan::Fetch(fetch) => {
-            let settings = Value::Object(runner.bound.settings.clone()).to_string();
+            let settings = serde_json::to_string(&runner.bound.settings).unwrap_or_default();
             let cache = MenuCache::new(
                 Store::new(&site.state_dir, &plan.name).dir(),
                 &[&*plan.source.text, &settings, &runner.bound.base_url],
@@ -203,10 +203,10 @@ pub fn configs(runner: &mut Runner, site: &Site, stale: Stale) -> Result<Vec<Res
                     cache.put(&menu);
                     Ok(menu)
                 }
-                Err(error) => match cache.get(fetch.stale_for) {
-                    Some(menu) if stale == Stale::Allowed && !fetch.stale_for.is_zero() => Ok(menu),
-                    _ => Err(error),
-                },
+                Err(error) if stale == Stale::Allowed && !fetch.stale_for.is_zero() => {
+                    cache.get(fetch.stale_for).ok_or(error)
+                }
+                Err(error) => Err(error),
             }
         }
     }
@@ -251,12 +251,12 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
                 .help("raise `pages.max`, or ask for more items per page in the request's query"));
         }
         outgoing.url = match &pages.param {
-                    Some(param) => with_query(&first.url, param, &next),
-                    None => next_page_url(runner, &next).ok_or_else(|| {
-                        plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
-                            .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
-                    })?,
-                };
+            Some(param) => with_query(&first.url, param, &next),
+            None => next_page_url(runner, &next).ok_or_else(|| {
+                plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
+                    .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
+            })?,
+        };
     }
     let mut configs = Vec::new();
     for item in items {
