@@ -8,6 +8,7 @@
 pub mod error;
 pub mod extract;
 pub mod fault;
+pub mod files;
 pub mod http;
 pub mod ids;
 pub mod manifest;

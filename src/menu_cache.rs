@@ -44,7 +44,7 @@ impl MenuCache {
 
     /// The menu stored for the same inputs at most `max_age` ago.
     pub fn get<T: DeserializeOwned>(&self, max_age: Duration) -> Option<T> {
-        let bytes = std::fs::read(&self.path).ok()?;
+        let bytes = crate::files::read_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
         let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
         let age = now_secs().saturating_sub(stored.fetched);
         (stored.key == self.key && age <= max_age.as_secs()).then_some(stored.menu)

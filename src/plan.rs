@@ -258,7 +258,7 @@ pub struct Bound {
 
 /// Reads and compiles the provider file at `path`, for provider `name`.
 pub fn load_file(name: &str, path: &Path, parts: Parts) -> Result<Plan, Vec<Error>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_text(path, crate::files::WRITTEN_FILE_CAP) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(vec![Error::new(format!("no provider file `{}`", path.display())).help(

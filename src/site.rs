@@ -104,8 +104,8 @@ pub fn read_secrets_file(path: &Path) -> Result<Vec<Entry>> {
         ))
         .help(format!("run `chmod 600 {}`", path.display())));
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| io_error("read the secrets file", path, &e))?;
+    let text = crate::files::read_text(path, crate::files::WRITTEN_FILE_CAP)
+        .map_err(|e| io_error("read the secrets file", path, &e))?;
     // Some editors start a file with a byte order mark; it is not part of the first name.
     parse(path, text.strip_prefix('\u{feff}').unwrap_or(&text))
 }

@@ -258,7 +258,7 @@ impl Store {
             .help("use the task_id that `order` printed"));
         }
         let path = self.path_of(id);
-        let bytes = match fs::read(&path) {
+        let bytes = match crate::files::read_bytes(&path, crate::files::STATE_FILE_CAP) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::new(format!("no task `{id}` in `{}`", self.dir.display()))

@@ -169,7 +169,7 @@ pub fn uninstall(name: &str, root: &Path) -> Result<Vec<String>> {
     }
     let untouched = load_valid(name)
         .ok()
-        .zip(fs::read_to_string(&layout.secrets).ok())
+        .zip(crate::files::read_text(&layout.secrets, crate::files::WRITTEN_FILE_CAP).ok())
         .is_some_and(|(plan, text)| text == secrets_template(&plan));
     if untouched {
         fs::remove_file(&layout.secrets).map_err(|e| io_error("remove", &layout.secrets, &e))?;

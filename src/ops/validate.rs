@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The problems of one provider file.
 pub fn problems(name: &str, path: &Path) -> Vec<Error> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_text(path, crate::files::WRITTEN_FILE_CAP) {
         Ok(text) => text,
         Err(err) => return vec![crate::error::io_error("read", path, &err)],
     };

@@ -162,6 +162,22 @@ fn check(case: &Case) {
 }
 
 /// No panic message, no backtrace, no sign of a crash on stderr.
+/// Puts a FIFO (mode 0600) at `path`, where a file was: reading it would wait for a writer.
+pub fn make_fifo(path: &std::path::Path) {
+    std::fs::remove_file(path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .args(["-m", "600"])
+        .arg(path)
+        .status();
+    assert!(made.unwrap().success(), "mkfifo {}", path.display());
+}
+
+/// Replaces the file at `path` with a symlink to `/dev/zero`: reading it never ends.
+pub fn link_to_dev_zero(path: &std::path::Path) {
+    std::fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+}
+
 pub fn assert_no_panic(stderr: &str) {
     for sign in ["panicked", "stack backtrace", "RUST_BACKTRACE", "overflow"] {
         assert!(!stderr.contains(sign), "stderr shows `{sign}`: {stderr}");

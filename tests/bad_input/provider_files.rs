@@ -2,7 +2,9 @@
 //! alias bombs, deep nesting, bytes that are not UTF-8, and things that are not files.
 
 use crate::common::{Plugin, fixture};
-use crate::harness::{Case, Expect, NOWHERE, Scene, args, error, run_table, testhost};
+use crate::harness::{
+    Case, Expect, NOWHERE, Scene, args, error, link_to_dev_zero, make_fifo, run_table, testhost,
+};
 
 fn good() -> String {
     fixture("providers/testhost.yaml")
@@ -375,7 +377,19 @@ pub fn cases() -> Vec<Case> {
                 std::fs::create_dir(p.provider_file()).unwrap();
             },
             &["help"],
-            error(&["testhost.yaml"]),
+            error(&["testhost.yaml", "a directory, not a regular file"]),
+        ),
+        with(
+            "a FIFO",
+            |p| make_fifo(&p.provider_file()),
+            &["help"],
+            error(&["testhost.yaml", "a FIFO, not a regular file"]),
+        ),
+        with(
+            "a symlink to /dev/zero",
+            |p| link_to_dev_zero(&p.provider_file()),
+            &["configs"],
+            error(&["testhost.yaml", "a device, not a regular file"]),
         ),
         with(
             "a symlink loop",

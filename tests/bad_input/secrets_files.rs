@@ -2,7 +2,9 @@
 //! `name=value`, duplicates, huge, not UTF-8, CRLF, values with `=` or nothing in them.
 
 use crate::common::Plugin;
-use crate::harness::{Case, Expect, NOWHERE, Scene, TOKEN, args, error, run_table, testhost};
+use crate::harness::{
+    Case, Expect, NOWHERE, Scene, TOKEN, args, error, make_fifo, run_table, testhost,
+};
 use std::os::unix::fs::PermissionsExt;
 
 /// A case whose secrets file `change` alters after the good one (`token=...`, 0600) is written.
@@ -91,7 +93,13 @@ pub fn cases() -> Vec<Case> {
                 std::fs::set_permissions(p.secrets_path(), std::fs::Permissions::from_mode(0o700))
                     .unwrap();
             },
-            error(&["testhost.conf"]),
+            error(&["testhost.conf", "a directory"]),
+        ),
+        with(
+            "a FIFO",
+            &["configs"],
+            |p| make_fifo(&p.secrets_path()),
+            error(&["testhost.conf", "a FIFO, not a regular file"]),
         ),
         with(
             "a symlink loop",

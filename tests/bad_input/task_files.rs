@@ -2,7 +2,7 @@
 //! file from a newer version, things that are not files, stages that cannot be followed.
 //! Each case orders a real task, damages its file, and polls it.
 
-use crate::harness::{Case, Expect, Scene, error, ordered, run_table};
+use crate::harness::{Case, Expect, Scene, error, link_to_dev_zero, make_fifo, ordered, run_table};
 use crate::raw_hoster::Behaviour;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -211,7 +211,17 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(path).unwrap();
                 std::fs::create_dir(path).unwrap();
             },
-            error(&["cannot read the task"]),
+            error(&["cannot read the task", "a directory"]),
+        ),
+        with(
+            "a FIFO",
+            make_fifo,
+            error(&["cannot read the task", "a FIFO"]),
+        ),
+        with(
+            "a symlink to /dev/zero",
+            link_to_dev_zero,
+            error(&["cannot read the task", "a device"]),
         ),
         with(
             "a symlink loop",
