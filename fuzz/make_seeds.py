@@ -7,12 +7,14 @@
 import hashlib
 import json
 import pathlib
+import re
 import shutil
 
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "seeds"
+DICTS = ROOT / "fuzz" / "dicts"
 SEP = b"\xff"
 
 PROVIDERS = sorted((ROOT / "providers.d").glob("*.yaml")) + sorted(
@@ -118,5 +120,79 @@ def main():
     write("extract", b"$[?" + b"(" * 40 + b"@.a" + b")" * 40 + b"]" + SEP + b'[{"a": [1]}]')
 
 
+def dict_entry(token):
+    """One line of a libFuzzer dictionary: the token (bytes) quoted, with `"`, `\\` and
+    bytes outside printable ASCII escaped as `\\xNN`."""
+    out = []
+    for byte in token:
+        char = chr(byte)
+        if char in '"\\' or not 0x20 <= byte < 0x7F:
+            out.append(f"\\x{byte:02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def write_dict(target, tokens):
+    DICTS.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {target}: written by make_seeds.py, do not edit"]
+    as_bytes = {t if isinstance(t, bytes) else t.encode() for t in tokens}
+    lines += [dict_entry(t) for t in sorted(as_bytes) if t]
+    (DICTS / f"{target}.dict").write_text("\n".join(lines) + "\n")
+
+
+def words_of_schema():
+    """Every property name and enum value of the provider file's JSON Schema."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "properties" and isinstance(value, dict):
+                    found.update(value)
+                if key == "enum" and isinstance(value, list):
+                    found.update(v for v in value if isinstance(v, str))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads((ROOT / "schemas" / "provider.schema.json").read_text()))
+    return found
+
+
+def helper_names():
+    """The project's template helpers, read from the table in src/template.rs."""
+    source = (ROOT / "src" / "template.rs").read_text()
+    table = source.split("const VALUE_HELPERS", 1)[1]
+    return {"password"} | set(re.findall(r'^    \("(\w+)", ', table, re.M))
+
+
+# Handlebars' own words, and those of the JSONPath dialect (jsonpath-rust, RFC 9535).
+HANDLEBARS = ["{{", "}}", "{{{", "}}}", "{{#", "{{/", "{{else}}", "{{^", "{{!", "{{~", "~}}",
+              "(", ")", "../", "this", "@index", "@key", "@first", "@last", "@root", " as |x|",
+              "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt",
+              "lte", "and", "or", "not", "len", "=", "\"", "'", "\\"]
+JSONPATH = ["$", "$.", "$..", "@", "@.", "[*]", "[0]", "[-1]", "[0:2]", "[::-1]", "[?",
+            "[?@.", "[?(@.", ")]", "]", "['", "']", '["', '"]', "==", "!=", "<", "<=", ">",
+            ">=", "&&", "||", "!", "true", "false", "null", "length(", "count(", "match(",
+            "search(", "value(", "1e3", "-0", "\\u00e9", "\\ud83d\\ude00"]
+YAML = [": ", "- ", "\n  ", "\n    ", "---\n", "&a ", "*a", "<<: ", "!!str ", "!!int ", "|\n",
+        ">-\n", "? ", "{", "}", "[", "]", ", ", "'", '"', "# ", "~", "null", "0x1F", "1e9",
+        ".inf", "yes", "no"]
+
+
+def write_dicts():
+    """Dictionaries (`-dict=`): words a mutation of bytes rarely makes by chance."""
+    schema = words_of_schema()
+    helpers = helper_names()
+    write_dict("provider_file", [w + ":" for w in schema] + list(schema) + YAML
+               + HANDLEBARS + list(helpers) + JSONPATH)
+    write_dict("template", HANDLEBARS + list(helpers)
+               + ["settings", "secrets", "task", "config", "item", "saved", "polled", "id"])
+    write_dict("extract", JSONPATH + [SEP, "*", "?", "[a-z]"])
+
+
 if __name__ == "__main__":
     main()
+    write_dicts()
