@@ -41,7 +41,7 @@ pub fn read_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
         } else if kind.is_socket() {
             "a socket"
         } else {
-            "not a regular file"
+            "a file of another kind"
         };
         return Err(io::Error::other(format!(
             "it is {what}, not a regular file: put the file itself at this path"
