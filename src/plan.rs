@@ -770,14 +770,53 @@ impl Compiler<'_> {
     }
 }
 
+/// How deep `[` and `(` may nest in a JSONPath. jsonpath-rust's parser backtracks through
+/// function calls nested in filters, in a time that grows exponentially with the depth: found
+/// by fuzzing, `$` followed by `[?count(value(@.a` eight times (24 deep, 137 characters) took
+/// more than 30 s to refuse, and every verb compiles the file's paths before it answers. Real
+/// paths nest two or three deep (`$.servers[?(@.name == 'web' && @.ip)].id` is 2).
+pub const MAX_JSONPATH_NESTING: usize = 10;
+
 /// Compiles a JSONPath written in a provider file, or says in one line why it is not one.
 pub fn compile_query(text: &str) -> std::result::Result<JpQuery, String> {
+    let depth = jsonpath_nesting(text);
+    if depth > MAX_JSONPATH_NESTING {
+        return Err(format!(
+            "`{text}` nests `[` and `(` {depth} deep; at most {MAX_JSONPATH_NESTING} are allowed"
+        ));
+    }
     jsonpath_rust::parser::parse_json_path(text).map_err(|err| {
         format!(
             "`{text}` is not a JSONPath: {}",
             jsonpath_reason(&err.to_string())
         )
     })
+}
+
+/// The deepest nesting of `[` and `(` in `text`, outside quoted names and strings; one left
+/// open counts as nested, as it does for the parser.
+fn jsonpath_nesting(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '[' | '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                ']' | ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
 }
 
 /// pest's multi-line report (`--> 1:10`, a caret, `= expected selector`) as one phrase:
@@ -1152,6 +1191,24 @@ fn typed_like(default: &Value, text: &str) -> std::result::Result<Value, &'stati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonpaths_nested_too_deep_are_refused_at_once() {
+        assert_eq!(
+            jsonpath_nesting("$.servers[?(@.name == 'web' && @.ip)].id"),
+            2
+        );
+        assert_eq!(jsonpath_nesting("$['a[(b']['c\\'[']"), 1);
+        let fine = format!("${}", "[?count(value(@.a))]".repeat(3));
+        assert_eq!(jsonpath_nesting(&fine), 3);
+        assert!(compile_query(&fine).is_ok());
+        // The shape the fuzzer found: each level costs the parser several times the last.
+        let hostile = format!("${}", "[?count(value(@.a".repeat(8));
+        let started = std::time::Instant::now();
+        let err = compile_query(&hostile).unwrap_err();
+        assert!(err.contains("24 deep; at most 10"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
 
     #[test]
     fn plain_http_is_for_loopback_only() {
