@@ -782,7 +782,7 @@ pub fn compile_query(text: &str) -> std::result::Result<JpQuery, String> {
     let depth = jsonpath_nesting(text);
     if depth > MAX_JSONPATH_NESTING {
         return Err(format!(
-            "`{text}` nests `[` and `(` {depth} deep; at most {MAX_JSONPATH_NESTING} are allowed"
+            "`{text}` nests `[` and `(` {depth} deep; at most {MAX_JSONPATH_NESTING} are allowed (simplify the filter)"
         ));
     }
     jsonpath_rust::parser::parse_json_path(text).map_err(|err| {
