@@ -773,7 +773,7 @@ impl Compiler<'_> {
 /// How deep `[` and `(` may nest in a JSONPath. jsonpath-rust's parser backtracks through
 /// function calls nested in filters, in a time that grows exponentially with the depth: found
 /// by fuzzing, `$` followed by `[?count(value(@.a` eight times (24 deep, 137 characters) took
-/// more than 30 s to refuse, and every verb compiles the file's paths before it answers. Real
+/// more than 30 s to refuse, and a verb compiles the paths it uses before it answers. Real
 /// paths nest two or three deep (`$.servers[?(@.name == 'web' && @.ip)].id` is 2).
 pub const MAX_JSONPATH_NESTING: usize = 10;
 
