@@ -3,9 +3,10 @@
 //! larger than any such file is.
 //!
 //! Why not `fs::read`: a provider file that is a symlink to `/dev/zero` (or a disk image put in
-//! the wrong folder) is read until memory runs out, and the process is then killed without the
-//! one JSON object the panel waits for; a FIFO blocks the run until the watchdog fires. Both
-//! become an ordinary error here, before anything is read.
+//! the wrong folder) is read until the watchdog fires or memory runs out, whichever comes
+//! first (on a 24 GiB machine: 66 s and 24 GiB read, then the watchdog's error; with less
+//! memory the process is killed with no reply at all); a FIFO blocks the run until the
+//! watchdog fires. Both become an ordinary error here, at once, before anything is read.
 
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
