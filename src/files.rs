@@ -4,7 +4,7 @@
 //!
 //! Why not `fs::read`: a provider file that is a symlink to `/dev/zero` (or a disk image put in
 //! the wrong folder) is read until the watchdog fires or memory runs out, whichever comes
-//! first (on a 24 GiB machine: 66 s and 24 GiB read, then the watchdog's error; with less
+//! first (on this 24 GiB machine: the watchdog's error after 66 s; with less
 //! memory the process is killed with no reply at all); a FIFO blocks the run until the
 //! watchdog fires. Both become an ordinary error here, at once, before anything is read.
 
