@@ -2,6 +2,9 @@
 # Coverage over time from a `cargo fuzz run ... -fork=1` log: one row every 5 minutes, then
 # the edges (cov) and features (ft) gained in the last 10, 15 and 20 minutes, the figures
 # fuzz/README.md gives to say how flat a curve is. Usage: python3 curve.py LOG...
+import re
+import sys
+
 for path in sys.argv[1:]:
     rows = []
     for line in open(path, errors="replace"):
