@@ -13,12 +13,10 @@ for path in sys.argv[1:]:
             n, cov, ft, corp, eps, otc, t = m.groups()
             rows.append((int(t), int(n), int(cov), int(ft), int(corp), otc))
     print("==", path, len(rows), "rows")
-    marks = list(range(300, 100000, 300))
-    last = None
+    next_mark = 300
     for r in rows:
-        if marks and r[0] >= marks[0]:
-            while marks and r[0] >= marks[0]:
-                marks.pop(0)
+        if r[0] >= next_mark:
+            next_mark = (r[0] // 300 + 1) * 300
             print("  t=%5ds execs=%9d cov=%6d ft=%6d corp=%5d o/t/c=%s" % r)
     if rows:
         r = rows[-1]

@@ -161,7 +161,6 @@ fn check(case: &Case) {
     }
 }
 
-/// No panic message, no backtrace, no sign of a crash on stderr.
 /// Puts a FIFO (mode 0600) at `path`, where a file was: reading it would wait for a writer.
 pub fn make_fifo(path: &std::path::Path) {
     std::fs::remove_file(path).unwrap();
@@ -178,6 +177,7 @@ pub fn link_to_dev_zero(path: &std::path::Path) {
     std::os::unix::fs::symlink("/dev/zero", path).unwrap();
 }
 
+/// No panic message, no backtrace, no sign of a crash on stderr.
 pub fn assert_no_panic(stderr: &str) {
     for sign in ["panicked", "stack backtrace", "RUST_BACKTRACE", "overflow"] {
         assert!(!stderr.contains(sign), "stderr shows `{sign}`: {stderr}");
