@@ -258,7 +258,9 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
             })?,
         };
     }
-    let mut configs = Vec::new();
+    let mut configs = Vec::with_capacity(items.len());
+    // Ids seen so far: a menu may hold 100,000 plans, so no scan of the list per plan.
+    let mut ids_seen = std::collections::HashSet::with_capacity(items.len());
     for item in items {
         let mut context = base.clone();
         context["item"] = item;
@@ -282,7 +284,7 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
         }
         let descr = runner.render(&fetch.descr, &context)?;
         let vars = render_vars(runner, &fetch.vars, &context)?;
-        if configs.iter().any(|c: &ResolvedConfig| c.id == id) {
+        if !ids_seen.insert(id.clone()) {
             return Err(plan
                 .source
                 .error(

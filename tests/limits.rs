@@ -181,3 +181,41 @@ fn a_run_that_hangs_outside_any_request_is_stopped_after_its_deadline() {
     assert!(!run.success);
     assert!(took < Duration::from_secs(15), "took {took:?}");
 }
+
+/// A plan list of `count` plans named `p0`, `p1`...; the ids repeat after `distinct`.
+fn plan_list(count: usize, distinct: usize) -> String {
+    let plans: Vec<String> = (0..count)
+        .map(|i| format!(r#"{{"id":"p{}"}}"#, i % distinct))
+        .collect();
+    format!(r#"{{"plans":[{}]}}"#, plans.join(","))
+}
+
+#[test]
+fn a_menu_of_100000_plans_is_made_within_the_deadline() {
+    // Making the menu was quadratic in the plan count (each id compared with every earlier
+    // one): 100,000 plans took 53 s, well past this deadline; now about 2 s in a debug build.
+    // The deadline leaves a wide margin for a loaded machine; speed itself is measured by
+    // benches/menu_scale.
+    let count = 100_000;
+    let server = RawServer::start("127.0.0.1", move |stream, _| {
+        respond(stream, "200 OK", &[], &plan_list(count, count));
+    });
+    let plugin = fetching(&server.url, 20, 8 << 20);
+    let run = configs_ending_within(&plugin, 20);
+    let menu = run.ok()["configurations"].as_array().unwrap();
+    assert_eq!(menu.len(), count);
+    assert_eq!(menu[count - 1]["id"], format!("p{}", count - 1));
+}
+
+#[test]
+fn two_plans_that_make_one_config_id_are_an_error_at_the_id() {
+    let server = RawServer::start("127.0.0.1", |stream, _| {
+        respond(stream, "200 OK", &[], &plan_list(5, 3));
+    });
+    let plugin = fetching(&server.url, DEADLINE, 1 << 20);
+    let run = plugin.run(&["configs"]);
+    common::assert_error_says(
+        &run,
+        &["two plans make the same config id `p0`", "testhost.yaml:"],
+    );
+}
