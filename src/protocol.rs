@@ -1,4 +1,4 @@
-//! The panel's wire format (PROTOCOL.md) and the one place that prints it.
+//! The panel's wire format (`docs/protocol.md`) and the one place that prints it.
 //!
 //! Rules: stdout carries exactly one JSON object per run; every value is a JSON string; a
 //! success reply has no `error` key at all (the panel treats its mere presence as failure);
