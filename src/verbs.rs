@@ -650,7 +650,8 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
                     .filter(|_| site.ssh_check)
                     .and_then(|check| {
                         let timeout = check.timeout.min(runner.time_left());
-                        reachable::ssh_port_open(&server, check.port, timeout).err()
+                        reachable::ssh_port_open(&server, check.port, timeout, hoster_is_local)
+                            .err()
                     })
                     .map(|why| format!("the hoster reports `{state}` but {why}"))
             };
