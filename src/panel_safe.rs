@@ -29,6 +29,9 @@ pub const DESCR_CAP: usize = 200;
 /// real hoster's error, and a 4 MB one does not make a 4 MB reply on every poll.
 pub const MESSAGE_CAP: usize = 1000;
 
+/// The longest piece of a hoster's text that a message quotes, in characters.
+pub const QUOTED_CAP: usize = 200;
+
 /// The characters a `server` or `server_password` may hold, in words for messages.
 pub const SHELL_SAFE_RULE: &str =
     "letters, digits and the printable ASCII symbols other than `?` and `~`";
@@ -77,6 +80,12 @@ pub fn shown(text: &str, cap: usize) -> String {
     cut.truncate(cut.trim_end().len());
     cut.push('…');
     cut
+}
+
+/// A hoster's `text` as a message quotes it: [`shown`], at most [`QUOTED_CAP`] characters, so
+/// that what the message says around it survives the reply's cap.
+pub fn quoted(text: &str) -> String {
+    shown(text, QUOTED_CAP)
 }
 
 /// The invisible marks that change the direction of the text around them.
