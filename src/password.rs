@@ -54,7 +54,11 @@ mod tests {
         alphabet.sort_unstable();
         alphabet.dedup();
         assert_eq!(alphabet.len(), ALPHABET.len(), "no character counts twice");
-        assert!(ALPHABET.iter().all(|&b| crate::panel_safe::is_shell_safe_char(b.into())));
+        assert!(
+            ALPHABET
+                .iter()
+                .all(|&b| crate::panel_safe::is_shell_safe_char(b.into()))
+        );
         // The mixed-case rule drops few passwords: the strength is about that of all of them,
         // well above the 128 bits of a strong key.
         let bits = LENGTH as f64 * (ALPHABET.len() as f64).log2();

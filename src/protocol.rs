@@ -190,7 +190,10 @@ mod tests {
         let huge = format!("unknown state `{}`", "\u{1b}[2J\n".repeat(1 << 20));
         let error = Reply::error(&huge).line();
         assert!(error.len() < 4096, "{} bytes", error.len());
-        assert!(!error.contains("\\u001b") && !error.contains("\\n"), "{error}");
+        assert!(
+            !error.contains("\\u001b") && !error.contains("\\n"),
+            "{error}"
+        );
         let status = Reply::Status {
             task_id: "1".into(),
             status: TaskStatus::Error,
@@ -199,7 +202,10 @@ mod tests {
             message: Some("x".repeat(5000)),
         };
         let json: serde_json::Value = serde_json::from_str(&status.line()).unwrap();
-        assert_eq!(json["message"].as_str().unwrap().chars().count(), MESSAGE_CAP);
+        assert_eq!(
+            json["message"].as_str().unwrap().chars().count(),
+            MESSAGE_CAP
+        );
         let configs = Reply::Configs {
             configurations: vec![Configuration {
                 id: "1".into(),

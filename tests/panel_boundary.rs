@@ -85,7 +85,13 @@ fn every_safe_character_reaches_the_panels_shell_as_itself() {
     let leading: Vec<String> = safe.iter().map(|c| format!("{c}ab")).collect();
     let all: String = safe.iter().collect();
     let mut words = vec!["203.0.113.7", all.as_str()];
-    words.extend(alone.iter().chain(&inside).chain(&leading).map(String::as_str));
+    words.extend(
+        alone
+            .iter()
+            .chain(&inside)
+            .chain(&leading)
+            .map(String::as_str),
+    );
     assert_literal(&words);
 }
 
@@ -132,8 +138,14 @@ fn generated_passwords_and_servers_reach_the_panels_shell_as_they_are() {
 /// is fine, and `status_extra` under `order_status`.
 fn polled_password_yaml(status_extra: &str) -> String {
     let yaml = fixture("providers/testhost.yaml")
-        .replace("        ip: $.server.ipv4\n", "        ip: $.server.ipv4\n        pw: $.server.root_pass\n")
-        .replace("server_password: \"{{saved.root_password}}\"", "server_password: \"{{polled.pw}}\"");
+        .replace(
+            "        ip: $.server.ipv4\n",
+            "        ip: $.server.ipv4\n        pw: $.server.root_pass\n",
+        )
+        .replace(
+            "server_password: \"{{saved.root_password}}\"",
+            "server_password: \"{{polled.pw}}\"",
+        );
     format!(
         "{yaml}  {status_extra}\ncleanup:\n  steps:\n    - request: {{ method: DELETE, path: \"/servers/{{{{task.hoster_id}}}}\" }}\n"
     )
@@ -158,8 +170,7 @@ fn hoster_says(server: &mut Server, state: &str, ip: &str, pw: &str, times: usiz
     server
         .mock("GET", "/servers/42")
         .with_body(
-            json!({"server": {"id": 42, "status": state, "ipv4": ip, "root_pass": pw}})
-                .to_string(),
+            json!({"server": {"id": 42, "status": state, "ipv4": ip, "root_pass": pw}}).to_string(),
         )
         .expect(times)
         .create()
@@ -189,11 +200,20 @@ fn a_hostile_root_password_never_reaches_the_panels_shell() {
         // The panel's line on what was printed creates nothing.
         let reply = &poll.json;
         let word = |key: &str| reply[key].as_str().unwrap_or_default().to_owned();
-        panel_line_prints(&[&word("server"), &word("server_password")], shell_folder.path());
-        assert!(!pwned.exists(), "the panel's shell ran the hoster's command");
+        panel_line_prints(
+            &[&word("server"), &word("server_password")],
+            shell_folder.path(),
+        );
+        assert!(
+            !pwned.exists(),
+            "the panel's shell ran the hoster's command"
+        );
         let message = poll.error_message();
         assert!(message.contains("cannot pass safely"), "{message}");
-        assert!(message.contains("reset it in the hoster's console"), "{message}");
+        assert!(
+            message.contains("reset it in the hoster's console"),
+            "{message}"
+        );
         assert!(!poll.stdout.contains("touch") && !poll.stderr.contains("touch"));
         // Not finished, not failed, nothing deleted: the record is as it was.
         assert_eq!(task_file(&plugin, &task_id), record_before);
@@ -225,7 +245,10 @@ fn a_refresh_never_takes_back_a_finished_answer() {
     let reply = refreshed.ok();
     let message = reply["message"].as_str().unwrap_or_default();
     assert!(message.contains("stays `finished`"), "{}", refreshed.stdout);
-    assert!(message.contains("the hoster reports `starting`"), "{message}");
+    assert!(
+        message.contains("the hoster reports `starting`"),
+        "{message}"
+    );
     let mut without_message = reply.clone();
     without_message.as_object_mut().unwrap().remove("message");
     assert_eq!(without_message, finished);
@@ -234,7 +257,11 @@ fn a_refresh_never_takes_back_a_finished_answer() {
     let record = task_file(&plugin, &task_id);
     assert_eq!(
         (&record["stage"], &record["last_status"], &record["server"]),
-        (&json!("finished"), &json!("finished"), &json!("203.0.113.7"))
+        (
+            &json!("finished"),
+            &json!("finished"),
+            &json!("203.0.113.7")
+        )
     );
     // The panel's next poll still gets the server and its password, from the record.
     assert_eq!(plugin.run(&["order_status", &task_id]).ok(), &finished);
@@ -259,8 +286,16 @@ fn a_refresh_of_a_server_whose_ssh_port_closed_keeps_it_finished() {
     let refreshed = operator_refresh(&plugin, &task_id);
     let reply = refreshed.ok();
     assert_eq!(
-        (&reply["status"], &reply["server"], &reply["server_password"]),
-        (&json!("finished"), &json!("127.0.0.1"), &json!("Hoster-Pw-1"))
+        (
+            &reply["status"],
+            &reply["server"],
+            &reply["server_password"]
+        ),
+        (
+            &json!("finished"),
+            &json!("127.0.0.1"),
+            &json!("Hoster-Pw-1")
+        )
     );
     let message = reply["message"].as_str().unwrap_or_default();
     assert!(message.contains("does not accept connections"), "{message}");
@@ -273,8 +308,15 @@ fn a_refresh_of_a_server_whose_ssh_port_closed_keeps_it_finished() {
 fn a_refresh_keeps_a_failed_task_failed() {
     let (mut server, plugin, task_id) = ordered(&polled_password_yaml(""));
     let failed = hoster_says(&mut server, "failed", "", "", 1);
-    let _deleted = server.mock("DELETE", "/servers/42").with_status(204).expect(1).create();
-    assert_eq!(plugin.run(&["order_status", &task_id]).ok()["status"], "error");
+    let _deleted = server
+        .mock("DELETE", "/servers/42")
+        .with_status(204)
+        .expect(1)
+        .create();
+    assert_eq!(
+        plugin.run(&["order_status", &task_id]).ok()["status"],
+        "error"
+    );
     failed.assert();
 
     let running = hoster_says(&mut server, "running", "203.0.113.7", "Hoster-Pw-1", 1);
@@ -298,12 +340,11 @@ fn a_refresh_keeps_a_failed_task_failed() {
 #[test]
 fn plan_descriptions_reach_the_web_page_as_one_clean_short_line() {
     let mut server = Server::new();
-    let yaml = common::fetching_testhost_yaml().replace(
-        "descr: \"{{item.name}}\"",
-        "descr: \"{{item.descr}}\"",
-    );
+    let yaml = common::fetching_testhost_yaml()
+        .replace("descr: \"{{item.name}}\"", "descr: \"{{item.descr}}\"");
     let plugin = Plugin::new("testhost", &yaml, &server.url()).secrets(&format!("token={TOKEN}\n"));
-    let hostile = "\u{1b}[31mRed\u{1b}[0m\r\nplan\u{0} \u{2028}2 GB\u{2029}\u{202e}evil\u{2069}\u{7}\t";
+    let hostile =
+        "\u{1b}[31mRed\u{1b}[0m\r\nplan\u{0} \u{2028}2 GB\u{2029}\u{202e}evil\u{2069}\u{7}\t";
     server
         .mock("GET", "/plans")
         .with_body(
@@ -333,7 +374,8 @@ fn a_4_mb_unknown_status_gives_a_short_error_on_every_poll() {
     for _ in 0..2 {
         let poll = plugin.run(&["order_status", &task_id]);
         assert!(
-            poll.error_message().contains("the status map does not know"),
+            poll.error_message()
+                .contains("the status map does not know"),
             "{}",
             &poll.stdout[..200]
         );
