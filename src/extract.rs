@@ -2,12 +2,13 @@
 //!
 //! Rules: a query gives its first match, or `null` when nothing matches (an address that is
 //! not there yet is normal while a server is built); an error text joins every string it finds;
-//! a placeholder address (`0.0.0.0`, `::`) or an empty one is never an address.
+//! a placeholder address (`0.0.0.0`, `::`), this machine (loopback, however it is written) or
+//! an empty one is never an address.
 
 use crate::manifest::{Otherwise, TaskStatus};
 use crate::plan::{Query, StatePattern};
 use serde_json::Value;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// The first value `query` finds in `answer`, or `null`.
 pub fn first(query: &Query, answer: &Value) -> Value {
@@ -82,32 +83,80 @@ fn glob_matches(parts: &[String], text: &str) -> bool {
     remaining.len() >= last.len() && remaining.ends_with(last.as_str())
 }
 
-/// Whether `server` is an address the panel can SSH to: an IP that is not a placeholder, or a
-/// host name. A loopback address counts only for a hoster on this machine (`hoster_is_local`:
-/// a mock or a local staging API), whose servers may well be local too.
+/// Whether `server` is an address the panel can SSH to: an IP that [`is_usable_ip`] accepts, or
+/// a host name. Both hold only characters that the panel's shell takes as literals
+/// ([`crate::panel_safe::is_shell_safe`]).
 pub fn is_usable_address(server: &str, hoster_is_local: bool) -> bool {
     match server.parse::<IpAddr>() {
-        Ok(ip) if ip.is_loopback() => hoster_is_local,
-        // Addresses that can never be a new server's: placeholders, this machine, a link,
-        // a group or the broadcast address.
-        Ok(IpAddr::V4(ip)) => {
-            !(ip.is_unspecified() || ip.is_link_local() || ip.is_multicast() || ip.is_broadcast())
-        }
-        Ok(IpAddr::V6(ip)) => {
-            !(ip.is_unspecified() || ip.is_unicast_link_local() || ip.is_multicast())
-        }
-        Err(_) => {
-            !server.is_empty()
-                && server.len() <= 253
-                && server.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                        && !label.starts_with('-')
-                })
-                && server.contains('.')
-                && server.chars().any(|c| c.is_ascii_alphabetic())
+        Ok(ip) => is_usable_ip(ip, hoster_is_local),
+        Err(_) => is_host_name(server),
+    }
+}
+
+/// Whether `ip` can be a new server's: not a placeholder, this machine, a link, a group or the
+/// broadcast address, also when written inside an IPv6 address (`::ffff:127.0.0.1`,
+/// `64:ff9b::7f00:1`, `2002:7f00:1::`). A loopback address counts only for a hoster on this
+/// machine (`hoster_is_local`: a mock or a local staging API), whose servers may well be local
+/// too.
+pub fn is_usable_ip(ip: IpAddr, hoster_is_local: bool) -> bool {
+    match ip {
+        IpAddr::V6(ip) if ip.is_loopback() => hoster_is_local,
+        IpAddr::V6(ip) if ip.is_unspecified() => false,
+        IpAddr::V6(ip) => match embedded_ipv4(ip) {
+            Some(v4) => is_usable_ip(IpAddr::V4(v4), hoster_is_local),
+            None => !(ip.is_unicast_link_local() || ip.is_multicast()),
+        },
+        IpAddr::V4(ip) if ip.is_loopback() => hoster_is_local,
+        // `0.0.0.0/8` is "this network": a placeholder, or this machine to Linux.
+        IpAddr::V4(ip) => {
+            !(ip.octets()[0] == 0 || ip.is_link_local() || ip.is_multicast() || ip.is_broadcast())
         }
     }
+}
+
+/// The IPv4 address an IPv6 address carries, and reaches, when it is written in one of the
+/// forms that do: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64's
+/// well-known prefix (`64:ff9b::/96`) and 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let joined = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match ip.segments() {
+        [0, 0, 0, 0, 0, 0 | 0xffff, high, low] | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
+            Some(joined(high, low))
+        }
+        [0x2002, high, low, ..] => Some(joined(high, low)),
+        _ => None,
+    }
+}
+
+/// Whether `server` is a host name that names another machine: dotted labels of letters,
+/// digits and `-`, no trailing dot; not `localhost` or a name under it (RFC 6761), nor RHEL's
+/// `localhost.localdomain`; and not an IPv4 address in another spelling (`0x7f.1`, `127.1`),
+/// which resolvers read as one: a name's last label is never a number.
+fn is_host_name(server: &str) -> bool {
+    let labels: Vec<&str> = server.split('.').collect();
+    let (Some(first), Some(last)) = (labels.first(), labels.last()) else {
+        return false;
+    };
+    let is_number = |label: &str| {
+        let hex = label
+            .strip_prefix("0x")
+            .or_else(|| label.strip_prefix("0X"));
+        match hex {
+            Some(digits) => digits.chars().all(|c| c.is_ascii_hexdigit()),
+            None => label.chars().all(|c| c.is_ascii_digit()),
+        }
+    };
+    server.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        })
+        && !first.eq_ignore_ascii_case("localhost")
+        && !last.eq_ignore_ascii_case("localhost")
+        && !is_number(last)
+        && server.chars().any(|c| c.is_ascii_alphabetic())
 }
 
 #[cfg(test)]
@@ -215,15 +264,95 @@ mod tests {
             "fe80::1",
             "224.0.0.1",
             "255.255.255.255",
+            "vps1.example.com\n",
+            "vps1.example.com.",
+            "fe80::1%eth0",
         ] {
             assert!(!is_usable_address(bad, false), "{bad}");
         }
-        for good in ["203.0.113.7", "2001:db8::1", "vps1.example.com", "10.0.0.5"] {
+        for good in [
+            "203.0.113.7",
+            "2001:db8::1",
+            "vps1.example.com",
+            "10.0.0.5",
+            "::ffff:203.0.113.7",
+            "64:ff9b::cb00:7107",
+            "2002:cb00:7107::1",
+            "fd00::5",
+            "xn--80ak6aa92e.example",
+        ] {
             assert!(is_usable_address(good, false), "{good}");
         }
         // A mock hoster on this machine may hand out servers on this machine.
         assert!(is_usable_address("127.0.0.1", true));
         assert!(is_usable_address("::1", true));
         assert!(!is_usable_address("0.0.0.0", true));
+    }
+
+    #[test]
+    fn this_machine_is_refused_however_it_is_written() {
+        for local in [
+            "::ffff:127.0.0.1",
+            "::ffff:7f00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::127.0.0.1",
+            "2002:7f00:1::",
+            "2002:7f00:1:0:0:0:0:1",
+            "::127.0.0.1",
+            "127.255.255.254",
+        ] {
+            assert!(!is_usable_address(local, false), "{local}");
+            assert!(is_usable_address(local, true), "{local} is loopback");
+        }
+        for never in [
+            "::ffff:0.0.0.0",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:e000:1::",
+            "0.1.2.3",
+            "0.0.0.1",
+            "localhost",
+            "localhost.",
+            "LocalHost",
+            "a.localhost",
+            "a.b.LOCALHOST",
+            "a.localhost.",
+            "localhost.localdomain",
+            "0x7f.0.0.1",
+            "0x7f.1",
+            "127.1",
+            "vps.0x10",
+            "1.2.3",
+        ] {
+            assert!(!is_usable_address(never, true), "{never}");
+            assert!(!is_usable_address(never, false), "{never}");
+        }
+    }
+
+    #[test]
+    fn every_usable_address_is_safe_for_the_panels_shell() {
+        let hostile = [
+            "1.2.3.4\ntouch /tmp/x",
+            "vps.example.com;id",
+            "vps.exa?ple.com",
+            "~root.example",
+            "2001:db8::1%eth0",
+            "a\tb.example",
+            "vps.exämple.com",
+            "$(id).example",
+        ];
+        let usable = [
+            "203.0.113.7",
+            "2001:db8::1",
+            "::ffff:203.0.113.7",
+            "vps-1.example.com",
+        ];
+        for candidate in hostile.iter().chain(&usable) {
+            if is_usable_address(candidate, false) {
+                assert!(crate::panel_safe::is_shell_safe(candidate), "{candidate}");
+            }
+        }
+        assert!(usable.iter().all(|a| is_usable_address(a, false)));
+        assert!(!hostile.iter().any(|a| is_usable_address(a, false)));
     }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod manifest;
 pub mod menu_cache;
 pub mod ops;
+pub mod panel_safe;
 pub mod password;
 pub mod plan;
 pub mod position;

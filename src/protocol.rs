@@ -2,8 +2,11 @@
 //!
 //! Rules: stdout carries exactly one JSON object per run; every value is a JSON string; a
 //! success reply has no `error` key at all (the panel treats its mere presence as failure);
-//! an error reply is `{"error":1,"error_message":"..."}`, with secrets redacted.
+//! an error reply is `{"error":1,"error_message":"..."}`, with secrets redacted; every text a
+//! hoster can fill in (`descr`, `message`, `error_message`) is printed as one clean line of
+//! bounded length ([`panel_safe::shown`]), here, so that no verb can forget it.
 
+use crate::panel_safe::{self, DESCR_CAP, MESSAGE_CAP};
 use crate::redact;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -51,7 +54,7 @@ pub struct Configuration {
 }
 
 /// What a verb answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Reply {
     Help {
@@ -96,13 +99,39 @@ impl Reply {
         }
     }
 
-    /// Prints the reply as the one line of stdout and returns the exit code that goes with it.
-    pub fn print(&self) -> ExitCode {
+    /// The reply as the panel's web page may show it: the hoster's texts cleaned and capped.
+    fn shown(&self) -> Reply {
+        let mut reply = self.clone();
+        match &mut reply {
+            Reply::Configs { configurations, .. } => configurations
+                .iter_mut()
+                .for_each(|c| c.descr = panel_safe::shown(&c.descr, DESCR_CAP)),
+            Reply::Status {
+                message: Some(text),
+                ..
+            }
+            | Reply::Error {
+                error_message: text,
+                ..
+            } => *text = panel_safe::shown(text, MESSAGE_CAP),
+            _ => {}
+        }
+        reply
+    }
+
+    /// The reply's line of stdout, newline included.
+    fn line(&self) -> String {
         // Serialising these types cannot fail: plain strings and fixed keys.
-        let mut line = serde_json::to_string(self).unwrap_or_else(|_| {
+        let mut line = serde_json::to_string(&self.shown()).unwrap_or_else(|_| {
             r#"{"error":1,"error_message":"internal error: the reply could not be written"}"#.into()
         });
         line.push('\n');
+        line
+    }
+
+    /// Prints the reply as the one line of stdout and returns the exit code that goes with it.
+    pub fn print(&self) -> ExitCode {
+        let line = self.line();
         // One reply per run: when the watchdog's alarm has claimed it, the alarm prints it and
         // ends the process; this thread waits for that rather than end first, silent.
         if !crate::watchdog::claim_reply() {
@@ -153,6 +182,40 @@ mod tests {
         assert_eq!(
             json(&configs),
             r#"{"configurations":[{"id":"1","descr":"d"}],"status":"disabled"}"#
+        );
+    }
+
+    #[test]
+    fn hoster_texts_are_printed_clean_and_capped() {
+        let huge = format!("unknown state `{}`", "\u{1b}[2J\n".repeat(1 << 20));
+        let error = Reply::error(&huge).line();
+        assert!(error.len() < 4096, "{} bytes", error.len());
+        assert!(
+            !error.contains("\\u001b") && !error.contains("\\n"),
+            "{error}"
+        );
+        let status = Reply::Status {
+            task_id: "1".into(),
+            status: TaskStatus::Error,
+            server: String::new(),
+            server_password: String::new(),
+            message: Some("x".repeat(5000)),
+        };
+        let json: serde_json::Value = serde_json::from_str(&status.line()).unwrap();
+        assert_eq!(
+            json["message"].as_str().unwrap().chars().count(),
+            MESSAGE_CAP
+        );
+        let configs = Reply::Configs {
+            configurations: vec![Configuration {
+                id: "1".into(),
+                descr: "a\u{2028}b\u{202e}c".into(),
+            }],
+            status: Availability::Enabled,
+        };
+        assert_eq!(
+            configs.line(),
+            "{\"configurations\":[{\"id\":\"1\",\"descr\":\"a bc\"}],\"status\":\"enabled\"}\n"
         );
     }
 }

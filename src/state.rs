@@ -307,18 +307,22 @@ impl Store {
                 self.provider
             )));
         }
-        // A finished task is answered from the file alone: the panel SSHes to what it says.
-        let usable = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.is_empty());
+        // A finished task is answered from the file alone: the panel SSHes to what it says,
+        // and passes both to its root shell.
         if task.stage == Stage::Finished
             && !(task
                 .server
                 .as_deref()
                 // Loopback is allowed: a hoster on this machine (a mock) hands those out.
                 .is_some_and(|server| crate::extract::is_usable_address(server, true))
-                && usable(&task.server_password))
+                && task
+                    .server_password
+                    .as_deref()
+                    .is_some_and(crate::panel_safe::is_shell_safe))
         {
             return Err(damaged(
-                "it says finished without a server address and root password".into(),
+                "it says finished without a server address and root password the panel can use"
+                    .into(),
             ));
         }
         Ok(task)

@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::ids;
 use crate::menu_cache::MenuCache;
+use crate::panel_safe;
 use crate::password;
 use crate::plan::{self, Bound, ConfigsPlan, FetchPlan, Parts, Vars};
 use crate::protocol::TaskStatus;
@@ -556,40 +557,97 @@ fn order_status(
     }
 
     let poll = poll(runner, site, &task)?;
-    let task = {
+    let (task, refreshed) = {
         let _lock = store.lock()?;
         let mut task = store.load(task_id)?;
         // A poll running beside this one may have recorded a final answer first: it stands.
         if task.stage.is_final() && !refresh {
             return Ok(recorded_reply(&task));
         }
-        let before = (task.stage, task.last_status, task.last_state.clone());
-        match &poll.server {
-            Some((server, password)) => {
-                task.server = Some(server.clone());
-                task.server_password = Some(password.clone());
-                task.stage = Stage::Finished;
-            }
-            None if poll.outcome == TaskStatus::Error => {
-                task.stage = Stage::Failed;
-                task.message = poll.failure.as_deref().map(redact::clean);
-            }
-            None => task.stage = Stage::Ordered,
-        }
-        task.last_status = Some(poll.outcome);
-        task.last_state = Some(redact::clean(&poll.state));
+        // Only a refresh (the operator's) gets here with a final task.
+        let refreshed = task.stage.is_final();
+        let before = recorded_fields(&task);
+        record(&mut task, &poll);
         // Polls are many: the task is written only when something changed.
-        if before != (task.stage, task.last_status, task.last_state.clone()) {
+        if before != recorded_fields(&task) {
             store.save(&task)?;
         }
-        task
+        (task, refreshed)
     };
     let task = if task.stage == Stage::Failed {
         clean_up(runner, &store, task)?
     } else {
         task
     };
-    Ok(status_reply(&task, poll.outcome))
+    Ok(if refreshed {
+        refreshed_reply(&task, &poll)
+    } else {
+        status_reply(&task, poll.outcome)
+    })
+}
+
+/// What a poll may change in a task's record.
+fn recorded_fields(task: &Task) -> impl PartialEq + use<> {
+    (
+        task.stage,
+        task.last_status,
+        task.last_state.clone(),
+        task.message.clone(),
+        task.server.clone(),
+        task.server_password.clone(),
+    )
+}
+
+/// Records what a poll found. A final answer is never taken back: the panel may be adding a
+/// finished server to the pool that very moment, and an `in_progress` after `finished` would
+/// show it an empty address and password. So a refresh (its port closed now, its hoster saying
+/// it is building) leaves a finished task finished and a failed one failed; it may only move a
+/// finished server to the address and password the hoster reports now.
+fn record(task: &mut Task, poll: &Poll) {
+    let was_final = task.stage.is_final();
+    match &poll.server {
+        Some((server, password)) if task.stage != Stage::Failed => {
+            task.server = Some(server.clone());
+            task.server_password = Some(password.clone());
+            task.stage = Stage::Finished;
+        }
+        _ if was_final => {}
+        None if poll.outcome == TaskStatus::Error => {
+            task.stage = Stage::Failed;
+            task.message = poll.failure.as_deref().map(recorded_text);
+        }
+        _ => task.stage = Stage::Ordered,
+    }
+    if !was_final {
+        task.last_status = Some(poll.outcome);
+    }
+    task.last_state = Some(recorded_text(&poll.state));
+}
+
+/// A hoster's text as a task's record keeps it: no secrets, and as long as a reply shows it.
+fn recorded_text(text: &str) -> String {
+    panel_safe::shown(&redact::clean(text), panel_safe::MESSAGE_CAP)
+}
+
+/// What a refresh of a final task answers: the record, which stands, and, when the hoster now
+/// says otherwise, what it says (for the operator: the panel reads no `message`).
+fn refreshed_reply(task: &Task, poll: &Poll) -> Reply {
+    let mut reply = recorded_reply(task);
+    if let Reply::Status {
+        status, message, ..
+    } = &mut reply
+        && *status != poll.outcome
+    {
+        let now = format!(
+            "the record stays `{status}` (a final answer is never taken back), though now {}",
+            poll.state
+        );
+        *message = Some(redact::clean(&match message.take() {
+            Some(before) => format!("{before}; {now}"),
+            None => now,
+        }));
+    }
+    reply
 }
 
 /// The answer a task's record gives.
@@ -615,7 +673,10 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
     }
     let context = task_context(runner, task, Some(&polled));
     let state = runner.render(&status.value, &context)?;
-    let outcome = extract::map_state(&state, &status.map, status.otherwise).ok_or_else(|| {
+    let outcome = extract::map_state(&state, &status.map, status.otherwise);
+    // Messages quote the state, which a hoster may make megabytes long or full of escapes.
+    let state = panel_safe::quoted(&state);
+    let outcome = outcome.ok_or_else(|| {
         plan.source
             .error(
                 &status.value.at,
@@ -640,19 +701,23 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
             let hoster_is_local = crate::http::is_loopback_url(&runner.bound.base_url);
             let not_ready = if !extract::is_usable_address(&server, hoster_is_local) {
                 Some(format!(
-                    "the hoster reports `{state}` but no usable address yet (`{server}`)"
+                    "the hoster reports `{state}` but no usable address yet (`{}`)",
+                    panel_safe::quoted(&server)
                 ))
             } else if password.is_empty() {
                 Some(format!(
                     "the hoster reports `{state}` but no root password yet"
                 ))
+            } else if !panel_safe::is_shell_safe(&password) {
+                return Err(unsafe_password(task));
             } else {
                 status
                     .ssh_check
                     .filter(|_| site.ssh_check)
                     .and_then(|check| {
                         let timeout = check.timeout.min(runner.time_left());
-                        reachable::ssh_port_open(&server, check.port, timeout).err()
+                        reachable::ssh_port_open(&server, check.port, timeout, hoster_is_local)
+                            .err()
                     })
                     .map(|why| format!("the hoster reports `{state}` but {why}"))
             };
@@ -678,6 +743,21 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
         ));
     }
     Ok(poll)
+}
+
+/// A poll whose hoster reports a root password that the panel's root shell would not take as
+/// it is (see [`panel_safe`]). An error, not `in_progress` (waiting does not fix it) and not
+/// `error` (the server is fine): the task is left as it was, nothing is deleted, and a later
+/// poll finishes it once the hoster reports a password the panel can pass.
+fn unsafe_password(task: &Task) -> Error {
+    Error::new(format!(
+        "the hoster's root password for task `{}` holds a character the panel cannot pass safely to its shell",
+        task.id
+    ))
+    .help(format!(
+        "reset it in the hoster's console to {}; or add the server to the pool by hand",
+        panel_safe::SHELL_SAFE_RULE
+    ))
 }
 
 /// Sends the file's cleanup for a failed server, once: the claim is recorded before the

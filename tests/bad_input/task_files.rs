@@ -199,6 +199,24 @@ pub fn cases() -> Vec<Case> {
             },
             damaged(),
         ),
+        edited(
+            "finished with a line break in the password",
+            |json| {
+                json["stage"] = json!("finished");
+                json["server"] = json!("203.0.113.7");
+                json["server_password"] = json!("x\ntouch\t/tmp/pwned");
+            },
+            damaged(),
+        ),
+        edited(
+            "finished at 127.0.0.1 spelled 0x7f.1",
+            |json| {
+                json["stage"] = json!("finished");
+                json["server"] = json!("0x7f.1");
+                json["server_password"] = json!("pw-abc");
+            },
+            damaged(),
+        ),
         set(
             "a 20 MB saved value",
             "saved",
