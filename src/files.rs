@@ -7,6 +7,9 @@
 //! first (on this 24 GiB machine: the watchdog's error after 66 s; with less
 //! memory the process is killed with no reply at all); a FIFO blocks the run until the
 //! watchdog fires. Both become an ordinary error here, at once, before anything is read.
+//!
+//! The files this program writes itself (task files, the configs cache) are read with
+//! [`read_state_bytes`], which never follows a symlink: the store trusts only what it wrote.
 
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -26,9 +29,28 @@ pub const STATE_FILE_CAP: u64 = 1 << 30;
 pub fn read_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. It changes
     // nothing for a regular file.
+    read_opened(path, cap, libc::O_NONBLOCK)
+}
+
+/// [`read_bytes`] for a file of the task store: a symlink at `path` is refused, not followed
+/// (a symlink there was not made by this program: it may point at a forged task).
+pub fn read_state_bytes(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    read_opened(path, cap, libc::O_NONBLOCK | libc::O_NOFOLLOW).map_err(|err| {
+        if err.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::other(SYMLINK_REFUSED)
+        } else {
+            err
+        }
+    })
+}
+
+/// What a store file that is a symlink is told (open with O_NOFOLLOW fails with ELOOP).
+pub const SYMLINK_REFUSED: &str = "it is a symbolic link, which vps-provider never writes and does not follow: remove the link (and check who made it)";
+
+fn read_opened(path: &Path, cap: u64, flags: libc::c_int) -> io::Result<Vec<u8>> {
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(flags)
         .open(path)?;
     let metadata = file.metadata()?;
     let kind = metadata.file_type();
@@ -108,6 +130,19 @@ mod tests {
         assert!(err.contains("a directory"), "{err}");
         let missing = read_bytes(&dir.path().join("missing"), 1).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn state_files_are_never_followed_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::write(&real, "forged").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(read_bytes(&link, 10).unwrap(), b"forged", "provider files may be links");
+        let err = read_state_bytes(&link, 10).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(read_state_bytes(&real, 10).unwrap(), b"forged");
     }
 
     #[test]

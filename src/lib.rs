@@ -5,6 +5,7 @@
 //! [`template`] → [`runner`]/[`http`] → [`extract`] → [`protocol`]. [`verbs`] puts the
 //! pieces together for the panel; [`ops`] holds the operator's commands.
 
+pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod fault;
@@ -22,6 +23,7 @@ pub mod protocol;
 pub mod reachable;
 pub mod redact;
 pub mod runner;
+pub mod signals;
 pub mod site;
 pub mod state;
 pub mod suggest;

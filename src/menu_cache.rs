@@ -7,17 +7,22 @@
 //! file, the site's settings, the API's address, this binary's version): change any of them
 //! and the cache no longer applies. Secrets are not part of the key, so no hash of a token is
 //! ever written down.
+//!
+//! The cache lives in the task folder, so it is read and written only when the task store
+//! trusts that folder ([`Store::check_trusted`]), and never through a symlink: a menu planted
+//! there would set the vars of the next order.
 
-use crate::state::now_secs;
+use crate::state::{Store, now_secs};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The cache of one provider's menu.
 pub struct MenuCache {
+    store: Store,
     path: PathBuf,
     key: String,
 }
@@ -31,20 +36,22 @@ struct Stored<T> {
 }
 
 impl MenuCache {
-    /// The cache in `dir` (the provider's task folder), for a menu built from `inputs`.
-    pub fn new(dir: &Path, inputs: &[&str]) -> Self {
+    /// The cache in `store`'s task folder, for a menu built from `inputs`.
+    pub fn new(store: Store, inputs: &[&str]) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         inputs.hash(&mut hasher);
         MenuCache {
-            path: dir.join("configs.cache"),
+            path: store.dir().join("configs.cache"),
+            store,
             key: format!("{:016x}", hasher.finish()),
         }
     }
 
     /// The menu stored for the same inputs at most `max_age` ago.
     pub fn get<T: DeserializeOwned>(&self, max_age: Duration) -> Option<T> {
-        let bytes = crate::files::read_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
+        self.store.check_trusted().ok()?.then_some(())?;
+        let bytes = crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
         let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
         let age = now_secs().saturating_sub(stored.fetched);
         (stored.key == self.key && age <= max_age.as_secs()).then_some(stored.menu)
@@ -58,15 +65,15 @@ impl MenuCache {
             fetched: now_secs(),
             menu,
         };
-        let Some(dir) = self.path.parent() else {
+        if self.store.ensure_dir().is_err() {
             return;
-        };
+        }
         let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(dir)?;
+            // A random name, made with O_EXCL: never a file someone put there.
             let mut temp = tempfile::Builder::new()
                 .prefix(".configs-")
                 .permissions(std::fs::Permissions::from_mode(0o600))
-                .tempfile_in(dir)?;
+                .tempfile_in(self.store.dir())?;
             temp.write_all(&serde_json::to_vec(&stored)?)?;
             temp.persist(&self.path)?;
             Ok(())
@@ -82,16 +89,17 @@ mod tests {
     #[test]
     fn a_menu_is_reused_for_the_same_inputs_while_fresh() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = MenuCache::new(dir.path(), &["file", "settings"]);
+        let store = || Store::new(dir.path(), "demo");
+        let cache = MenuCache::new(store(), &["file", "settings"]);
         assert_eq!(cache.get::<Vec<String>>(Duration::from_secs(600)), None);
         cache.put(&vec!["plan-1".to_owned()]);
         assert_eq!(
             cache.get::<Vec<String>>(Duration::from_secs(600)),
             Some(vec!["plan-1".to_owned()])
         );
-        let other = MenuCache::new(dir.path(), &["file", "other settings"]);
+        let other = MenuCache::new(store(), &["file", "other settings"]);
         assert_eq!(other.get::<Vec<String>>(Duration::from_secs(600)), None);
-        let mode = std::fs::metadata(dir.path().join("configs.cache"))
+        let mode = std::fs::metadata(dir.path().join("demo/configs.cache"))
             .unwrap()
             .permissions()
             .mode();

@@ -6,17 +6,29 @@
 //! files 0600 (they hold root passwords); a task id is checked by [`ids::is_safe`] before
 //! it becomes part of a path. New ids are reserved with a no-clobber link, so two orders at
 //! the same moment cannot share one, without a lock file.
+//!
+//! The store trusts only itself: the task folder and the state folder above it must be real
+//! folders (not symlinks) owned by the user running this (root), writable by no one else, and
+//! the folders above those writable only by root or this user (or sticky, like `/tmp`).
+//! Anything else is refused with what to fix, never chmod-ed into shape: someone else could
+//! have put a forged task there (a `finished` task sends the panel to their server with their
+//! password). Files in the folder are opened without following symlinks.
+//!
+//! A purchase may fill the disk under the task being bought: [`Store::reserve`] keeps room
+//! for its record, given back by the next [`Store::save`].
 
+use crate::clock::{self, BootMark};
 use crate::error::{Error, Result, io_error};
 use crate::ids;
 use crate::protocol::TaskStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::RefCell;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Where an order stands, from this binary's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +96,10 @@ pub struct Task {
     pub config: Map<String, Value>,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    /// The boot-time clock at order time, or at the first poll of a later boot (files written
+    /// before it was recorded have none): see [`Store::age`].
+    #[serde(default)]
+    pub boot: Option<BootMark>,
     pub stage: Stage,
     /// The password generated for this order (`{{password}}`).
     pub password: String,
@@ -128,6 +144,7 @@ impl Task {
             config_id: config_id.to_owned(),
             config,
             created: now_secs(),
+            boot: Some(BootMark::now()),
             stage: Stage::Ordering,
             password,
             hoster_id: None,
@@ -167,10 +184,16 @@ impl Task {
     }
 }
 
+/// Room kept on disk for the record of a purchase: a task file with what the hoster's answers
+/// gave (ids, an address, a password) is a few KiB; this is far more, and still cheap.
+pub const RESERVE_BYTES: i64 = 1 << 20;
+
 /// The tasks of one provider: `<state dir>/<provider>/<task id>.json`.
 pub struct Store {
     dir: PathBuf,
     provider: String,
+    /// The file [`Store::reserve`] made, until a save or the end of the run gives it back.
+    reserved: RefCell<Option<PathBuf>>,
 }
 
 impl Store {
@@ -178,6 +201,7 @@ impl Store {
         Store {
             dir: state_dir.join(provider),
             provider: provider.to_owned(),
+            reserved: RefCell::new(None),
         }
     }
 
@@ -189,15 +213,67 @@ impl Store {
         self.dir.join(format!("{id}.json"))
     }
 
-    fn ensure_dir(&self) -> Result<()> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| io_error("create the task folder", &self.dir, &e))?;
-        // `recursive` leaves an existing folder's mode alone: make sure it is private.
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-            .map_err(|e| io_error("make the task folder private", &self.dir, &e))
+    /// The state folder: the task folder's parent.
+    fn root(&self) -> &Path {
+        self.dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    /// Creates what is missing of the state folder and the task folder (0700), then checks
+    /// both as [`Store::check_trusted`] does. An existing folder is never changed.
+    pub(crate) fn ensure_dir(&self) -> Result<()> {
+        for (folder, recursive) in [(self.root(), true), (self.dir.as_path(), false)] {
+            match fs::symlink_metadata(folder) {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+                    .recursive(recursive)
+                    .mode(0o700)
+                    .create(folder)
+                    .or_else(|e| match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| io_error("create the folder", folder, &e))?,
+                Err(err) => return Err(io_error("inspect the folder", folder, &err)),
+                Ok(_) => {}
+            }
+        }
+        self.check_trusted().map(|_| ())
+    }
+
+    /// Whether the task folder exists, after checking that it and the folders above it can
+    /// be changed by no one but this user (see the module's rules).
+    pub(crate) fn check_trusted(&self) -> Result<bool> {
+        for (folder, what) in [(self.root(), "state folder"), (&self.dir, "task folder")] {
+            match fs::symlink_metadata(folder) {
+                Ok(metadata) => trusted_folder(folder, what, &metadata)?,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(err) => return Err(io_error(&format!("inspect the {what}"), folder, &err)),
+            }
+        }
+        let root = fs::canonicalize(self.root())
+            .map_err(|e| io_error("resolve the state folder", self.root(), &e))?;
+        for above in root.ancestors().skip(1) {
+            let metadata = fs::metadata(above)
+                .map_err(|e| io_error("inspect the folder", above, &e))?;
+            let owner_ok = metadata.uid() == 0 || metadata.uid() == euid();
+            // A sticky folder (`/tmp`) lets others add entries, never rename or remove ours.
+            let others_write = metadata.mode() & 0o022 != 0 && metadata.mode() & 0o1000 == 0;
+            if !owner_ok || others_write {
+                return Err(Error::new(format!(
+                    "the folder `{}` above the task store can be changed by a user other than root (owner uid {}, mode {:04o}): it is not trusted",
+                    above.display(),
+                    metadata.uid(),
+                    metadata.mode() & 0o7777
+                ))
+                .help(format!(
+                    "`chown root` and `chmod go-w` it, or point VPS_PROVIDER_STATE_DIR at a folder only root can change (the default is {})",
+                    crate::site::DEFAULT_STATE_DIR
+                )));
+            }
+        }
+        Ok(true)
     }
 
     /// A private temporary file in the task folder holding `task`. `fault` names the point, in
@@ -219,11 +295,12 @@ impl Store {
         Ok(temp)
     }
 
-    /// Records a new task under a fresh numeric id (milliseconds since the epoch, bumped until
-    /// free: digits, as the panel prefers, and never reused after a restart).
+    /// Records a new task under a fresh numeric id: milliseconds since the epoch, or one past
+    /// the highest id in the folder when the clock was set back, bumped until free (digits, as
+    /// the panel prefers; increasing, and never reused after a restart).
     pub fn create(&self, mut task: Task) -> Result<Task> {
         self.ensure_dir()?;
-        let mut candidate = now_millis();
+        let mut candidate = clock::wall_millis().max(self.highest_id().map_or(0, |id| id + 1));
         loop {
             task.id = candidate.to_string();
             let temp = self.temp_file(&task, "writing_new_task")?;
@@ -238,9 +315,57 @@ impl Store {
         }
     }
 
+    /// The highest task id in the folder.
+    fn highest_id(&self) -> Option<u128> {
+        fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name();
+                let id = name.to_str()?.strip_suffix(".json")?;
+                id.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| id.parse().ok())?
+            })
+            .max()
+    }
+
+    /// Keeps [`RESERVE_BYTES`] of the disk for task `id`'s next save: called before a
+    /// purchase, so a disk that fills while the hoster answers cannot stop the bought server's
+    /// record. An error means the disk is already too full to order safely.
+    pub fn reserve(&self, id: &str) -> Result<()> {
+        let path = self.dir.join(format!(".reserve-{id}"));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(|e| io_error("make room for the order's record in", &self.dir, &e))?;
+        *self.reserved.borrow_mut() = Some(path.clone());
+        // SAFETY: posix_fallocate only allocates blocks of the file it is given.
+        let code = unsafe { libc::posix_fallocate(std::os::fd::AsRawFd::as_raw_fd(&file), 0, RESERVE_BYTES) };
+        if code != 0 {
+            self.release();
+            let err = std::io::Error::from_raw_os_error(code);
+            return Err(io_error("make room for the order's record in", &self.dir, &err)
+                .help("nothing was ordered: free some disk space, then order again"));
+        }
+        Ok(())
+    }
+
+    /// Gives back the room [`Store::reserve`] kept.
+    fn release(&self) {
+        if let Some(path) = self.reserved.borrow_mut().take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+
     /// Replaces a task's record.
     pub fn save(&self, task: &Task) -> Result<()> {
         self.ensure_dir()?;
+        // The room kept for this write is given back just before it.
+        self.release();
         let temp = self.temp_file(task, "writing_task")?;
         temp.persist(self.path_of(&task.id))
             .map_err(|e| io_error("save the task in", &self.dir, &e.error))?;
@@ -258,12 +383,16 @@ impl Store {
             .help("use the task_id that `order` printed"));
         }
         let path = self.path_of(id);
-        let bytes = match crate::files::read_bytes(&path, crate::files::STATE_FILE_CAP) {
+        let no_task = || {
+            Error::new(format!("no task `{id}` in `{}`", self.dir.display()))
+                .help("use a task_id that `order` printed on this machine; check VPS_PROVIDER_STATE_DIR")
+        };
+        if !self.check_trusted()? {
+            return Err(no_task());
+        }
+        let bytes = match crate::files::read_state_bytes(&path, crate::files::STATE_FILE_CAP) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::new(format!("no task `{id}` in `{}`", self.dir.display()))
-                    .help("use a task_id that `order` printed on this machine; check VPS_PROVIDER_STATE_DIR"));
-            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(no_task()),
             Err(err) => return Err(io_error("read the task", &path, &err)),
         };
         let damaged = |why: String| {
@@ -339,6 +468,7 @@ impl Store {
             .truncate(false)
             .write(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| io_error("open the task lock", &path, &e))?;
         file.lock()
@@ -348,6 +478,9 @@ impl Store {
 
     /// Every task, newest first, and the problems of files that are not readable tasks.
     pub fn list(&self) -> Result<(Vec<Task>, Vec<Error>)> {
+        if !self.check_trusted()? {
+            return Ok(Default::default());
+        }
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
@@ -371,10 +504,99 @@ impl Store {
     /// The rename is durable only once the folder is synced; a failure here loses nothing
     /// that the next write would not redo, so it is not an error.
     fn sync_dir(&self) {
-        if let Ok(dir) = fs::File::open(&self.dir) {
+        let dir = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+            .open(&self.dir);
+        if let Ok(dir) = dir {
             let _ = dir.sync_all();
         }
     }
+
+    /// How long ago `task` was ordered, by a measure no clock jump can fake: the lesser of what
+    /// the wall clock and the boot-time clock say (a clock set forward cannot age a task, one
+    /// set back only delays its end). The boot-time clock means nothing across a reboot: at the
+    /// first poll of a new boot (or of a task recorded before boot marks were) the task is
+    /// marked anew with this boot's clock, so its age starts again from zero. A reboot thus
+    /// delays a give-up by at most the time the task had run before it, and never hastens it.
+    pub fn age(&self, task: &Task) -> Result<Duration> {
+        let wall = now_secs().saturating_sub(task.created);
+        let now = BootMark::now();
+        let boot = match task.boot.as_ref().and_then(|mark| mark.secs_until(&now)) {
+            Some(secs) => secs,
+            None => {
+                self.mark_boot(&task.id, &now)?;
+                0
+            }
+        };
+        Ok(Duration::from_secs(wall.min(boot)))
+    }
+
+    /// Records `now` as task `id`'s boot mark, unless a poll beside this one already did.
+    fn mark_boot(&self, id: &str, now: &BootMark) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut task = self.load(id)?;
+        if task.boot.as_ref().and_then(|mark| mark.secs_until(now)).is_none() {
+            task.boot = Some(now.clone());
+            self.save(&task)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    /// Room kept for a save that never came (the order failed before the hoster answered).
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// This process's effective user: the owner the store's folders must have.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuses a state or task folder that is a symlink, not a folder, someone else's, or
+/// writable by group or others.
+fn trusted_folder(folder: &Path, what: &str, metadata: &fs::Metadata) -> Result<()> {
+    let shown = folder.display();
+    let refuse = |why: String, fix: String| {
+        Err(Error::new(format!("the {what} `{shown}` {why}: it is not trusted, so vps-provider does not use it"))
+            .help(fix))
+    };
+    if metadata.file_type().is_symlink() {
+        return refuse(
+            "is a symbolic link".into(),
+            format!("remove the link `{shown}` (vps-provider makes the folder itself), or point VPS_PROVIDER_STATE_DIR at the real folder"),
+        );
+    }
+    if !metadata.is_dir() {
+        return refuse(
+            "is not a folder".into(),
+            format!("move `{shown}` away; vps-provider makes the folder itself"),
+        );
+    }
+    if metadata.uid() != euid() {
+        return refuse(
+            format!(
+                "is owned by uid {}, not by uid {} which runs vps-provider",
+                metadata.uid(),
+                euid()
+            ),
+            format!("check what is in it, then `chown -R root: {shown}`"),
+        );
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return refuse(
+            format!(
+                "is writable by group or others (mode {:04o})",
+                metadata.mode() & 0o7777
+            ),
+            format!("check what is in it, then `chmod 700 {shown}`"),
+        );
+    }
+    Ok(())
 }
 
 /// The provider's task lock; released when dropped (the file is closed).
@@ -386,19 +608,9 @@ fn first_format() -> u32 {
     1
 }
 
-fn now_millis() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0)
-}
-
-/// Seconds since the Unix epoch.
+/// Seconds since the Unix epoch, by the wall clock.
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    clock::wall_secs()
 }
 
 #[cfg(test)]

@@ -191,7 +191,7 @@ pub fn configs(runner: &mut Runner, site: &Site, stale: Stale) -> Result<Vec<Res
         ConfigsPlan::Fetch(fetch) => {
             let settings = serde_json::to_string(&runner.bound.settings).unwrap_or_default();
             let cache = MenuCache::new(
-                Store::new(&site.state_dir, &plan.name).dir(),
+                Store::new(&site.state_dir, &plan.name),
                 &[&*plan.source.text, &settings, &runner.bound.base_url],
             );
             if !fetch.fresh_for.is_zero()
