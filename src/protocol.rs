@@ -144,6 +144,8 @@ impl Reply {
         let _ = stdout
             .write_all(line.as_bytes())
             .and_then(|_| stdout.flush());
+        // A signal held while a server was bought ends the run now, as it asked.
+        crate::signals::resume();
         match self {
             Reply::Error { .. } => ExitCode::FAILURE,
             _ => ExitCode::SUCCESS,

@@ -17,12 +17,11 @@ use crate::reachable;
 use crate::redact;
 use crate::runner::{CallError, Observer, Runner, with_query};
 use crate::site::Site;
-use crate::state::{self, Cleanup, Stage, Store, Task};
+use crate::state::{Cleanup, Stage, Store, Task};
 use crate::template::{is_truthy, text_of};
 use crate::{extract, manifest::Method};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
-use std::time::Duration;
 
 /// A verb and its argument, as the panel passed them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -362,12 +361,24 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         let last = index + 1 == order_plan.steps.len();
         let context = task_context(runner, &task, None);
         let buys = !bought && step.request.method != Method::Get;
-        if buys && runner.time_left() < purchase_budget(plan.api.deadline) {
-            let error = Error::new("too little time is left before the deadline to send the order safely")
-                .help("nothing was ordered; the plan list was slow: try again, or raise `api.deadline_seconds`");
-            return Err(record_failure(&store, &mut task, Stage::Refused, error));
-        }
         if buys {
+            if runner.time_left() < purchase_budget(plan.api.deadline) {
+                let error = Error::new("too little time is left before the deadline to send the order safely")
+                    .help("nothing was ordered; the plan list was slow: try again, or raise `api.deadline_seconds`");
+                return Err(record_failure(&store, &mut task, Stage::Refused, error));
+            }
+            if !runner.is_dry_run()
+                && let Err(error) = store.reserve(&task.id)
+            {
+                return Err(record_failure(&store, &mut task, Stage::Refused, error));
+            }
+            // From here until the reply is out, a server may exist that only this run knows
+            // of: SIGTERM/SIGINT/SIGHUP wait, and the watchdog's reply names the task.
+            crate::signals::defer();
+            crate::watchdog::late_reply(&Reply::error(&format!(
+                "the run ordering task `{}` did not end within its deadline: the order may have been placed; check the hoster's console before ordering again",
+                task.id
+            )));
             crate::fault::point("before_order_request");
         }
         match runner.step(step, &context) {
@@ -377,10 +388,26 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 }
                 task.saved.extend(extracted);
                 bought |= buys;
-                // The last step's values are recorded below with the hoster's id, in one
-                // write: each write is two fsyncs, and the panel waits on the order.
-                if !last {
-                    store.save(&task)?;
+                // The hoster's id is kept as soon as the answers hold it, so cleanup and the
+                // operator can find the server whatever fails next.
+                if let Ok(id) =
+                    runner.render(&order_plan.hoster_id, &task_context(runner, &task, None))
+                    && !id.is_empty()
+                {
+                    task.hoster_id = Some(id);
+                }
+                if bought {
+                    crate::watchdog::late_reply(&Reply::Order {
+                        task_id: task.id.clone(),
+                    });
+                }
+                // The last step's values are recorded below with the stage, in one write:
+                // each write is two fsyncs, and the panel waits on the order.
+                if !last && let Err(error) = store.save(&task) {
+                    if bought {
+                        return Ok(unrecorded_purchase(&task, &error));
+                    }
+                    return Err(error);
                 }
             }
             // A bought server must reach the panel: the task is handed out, and its polls say
@@ -391,7 +418,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                     index + 1,
                     failure.into_error().one_line()
                 );
-                return handed_out_with_problem(&store, &mut task, what);
+                return Ok(handed_out_with_problem(&store, &mut task, what));
             }
             Err(failure) => {
                 let (stage, help) = if buys && !failure.surely_did_nothing() {
@@ -415,26 +442,28 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
             }
         }
     }
-    let context = task_context(runner, &task, None);
-    // Past this point the server is bought: every way out records the task.
-    let hoster_id = match runner.render(&order_plan.hoster_id, &context) {
-        Ok(id) if !id.is_empty() => id,
-        Ok(_) => {
-            let what = plan
+    // Past this point the server is bought: every way out hands the task out.
+    if task.hoster_id.is_none() {
+        let context = task_context(runner, &task, None);
+        let problem = match runner.render(&order_plan.hoster_id, &context) {
+            Ok(_) => plan
                 .source
                 .error(
                     &order_plan.hoster_id.at,
                     "the hoster's answer held no server id: fix `order.steps[].extract`",
                 )
-                .one_line();
-            return handed_out_with_problem(&store, &mut task, what);
-        }
-        Err(error) => return handed_out_with_problem(&store, &mut task, error.one_line()),
-    };
-    task.hoster_id = Some(hoster_id);
+                .one_line(),
+            Err(error) => error.one_line(),
+        };
+        return Ok(handed_out_with_problem(&store, &mut task, problem));
+    }
     task.stage = Stage::Ordered;
-    store.save(&task)?;
-    Ok(Reply::Order { task_id: task.id })
+    Ok(match store.save(&task) {
+        Ok(()) => Reply::Order {
+            task_id: task.id.clone(),
+        },
+        Err(error) => unrecorded_purchase(&task, &error),
+    })
 }
 
 /// The least time the buying request gets: without it, it would likely time out after the
@@ -455,13 +484,34 @@ fn record_failure(store: &Store, task: &mut Task, stage: Stage, error: Error) ->
 
 /// A server was bought but something after the purchase failed: the task id goes to the panel
 /// (so the server is not lost to it) and every poll reports `problem`.
-fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> Result<Reply> {
+fn handed_out_with_problem(store: &Store, task: &mut Task, problem: String) -> Reply {
     task.stage = Stage::Unknown;
     task.message = Some(redact::clean(&problem));
-    store.save(task)?;
-    Ok(Reply::Order {
+    match store.save(task) {
+        Ok(()) => Reply::Order {
+            task_id: task.id.clone(),
+        },
+        Err(error) => unrecorded_purchase(task, &error),
+    }
+}
+
+/// A server was bought but its record could not be written (a full disk, a failing one): the
+/// panel still gets the task id (the task file says `ordering`, so its polls say to check the
+/// console), and stderr gets what the hoster answered, for the operator to find the server.
+fn unrecorded_purchase(task: &Task, error: &Error) -> Reply {
+    let answers = serde_json::to_string(&task.saved).unwrap_or_default();
+    eprintln!(
+        "{}",
+        redact::clean(&format!(
+            "vps-provider: task `{}`: the server was bought (hoster id `{}`; the hoster's answers gave {answers}) but its record could not be written: {}",
+            task.id,
+            task.hoster_id.as_deref().unwrap_or("unknown"),
+            error.one_line()
+        ))
+    );
+    Reply::Order {
         task_id: task.id.clone(),
-    })
+    }
 }
 
 /// The variables of a task's templates.
@@ -556,7 +606,7 @@ fn order_status(
         }
     }
 
-    let poll = poll(runner, site, &task)?;
+    let poll = poll(runner, site, &store, &task)?;
     let (task, refreshed) = {
         let _lock = store.lock()?;
         let mut task = store.load(task_id)?;
@@ -663,7 +713,7 @@ fn recorded_reply(task: &Task) -> Reply {
 /// Asks the hoster how the order stands, and checks what it says: `finished` needs a real
 /// address, a password and (when the file asks) an open SSH port; `in_progress` past the
 /// file's limit is `error`.
-fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
+fn poll(runner: &mut Runner, site: &Site, store: &Store, task: &Task) -> Result<Poll> {
     let plan = &runner.bound.plan;
     let status = plan.order_status()?;
     let mut polled = Map::new();
@@ -732,8 +782,11 @@ fn poll(runner: &mut Runner, site: &Site, task: &Task) -> Result<Poll> {
         TaskStatus::Error => poll.failure = Some(poll.state.clone()),
         TaskStatus::InProgress => {}
     }
-    let age = Duration::from_secs(state::now_secs().saturating_sub(task.created));
-    if poll.outcome == TaskStatus::InProgress && age > status.give_up_after {
+    // Giving up deletes the server: the age must be one that no clock jump can fake.
+    if poll.outcome == TaskStatus::InProgress
+        && let age = store.age(task)?
+        && age > status.give_up_after
+    {
         poll.outcome = TaskStatus::Error;
         poll.failure = Some(format!(
             "still not ready {} minutes after the order ({}); given up after {} minutes",

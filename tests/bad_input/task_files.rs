@@ -239,7 +239,7 @@ pub fn cases() -> Vec<Case> {
         with(
             "a symlink to /dev/zero",
             link_to_dev_zero,
-            error(&["cannot read the task", "a device"]),
+            error(&["cannot read the task", "symbolic link", "does not follow"]),
         ),
         with(
             "a symlink loop",
@@ -247,7 +247,7 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(path).unwrap();
                 std::os::unix::fs::symlink(path, path).unwrap();
             },
-            error(&["cannot read the task"]),
+            error(&["cannot read the task", "symbolic link"]),
         ),
         with(
             "a symlink to another file",
@@ -257,7 +257,7 @@ pub fn cases() -> Vec<Case> {
                 std::fs::remove_file(path).unwrap();
                 std::os::unix::fs::symlink(&other, path).unwrap();
             },
-            damaged(),
+            error(&["cannot read the task", "symbolic link", "does not follow"]),
         ),
         with(
             "gone",
