@@ -162,11 +162,15 @@ impl Plugin {
         serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
     }
 
-    /// Rewrites task `task_id`'s record as if it had been ordered `minutes` earlier.
+    /// Rewrites task `task_id`'s record as if it had been ordered `minutes` earlier, by both
+    /// clocks it keeps (the wall clock and this boot's boot-time clock).
     pub fn backdate_task(&self, task_id: &str, minutes: u64) {
         let path = self.state_dir().join(format!("{task_id}.json"));
         let mut task: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         task["created"] = Value::from(task["created"].as_u64().unwrap() - minutes * 60);
+        if let Some(secs) = task["boot"]["secs"].as_i64() {
+            task["boot"]["secs"] = Value::from(secs - minutes as i64 * 60);
+        }
         std::fs::write(&path, task.to_string()).unwrap();
     }
 
