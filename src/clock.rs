@@ -27,12 +27,10 @@ pub struct BootMark {
 impl BootMark {
     /// The boot-time clock now.
     pub fn now() -> Self {
-        let boot_id = crate::files::read_bytes(
-            std::path::Path::new("/proc/sys/kernel/random/boot_id"),
-            64,
-        )
-        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
-        .unwrap_or_default();
+        let boot_id =
+            crate::files::read_bytes(std::path::Path::new("/proc/sys/kernel/random/boot_id"), 64)
+                .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+                .unwrap_or_default();
         BootMark {
             boot_id,
             secs: boot_secs().saturating_add(skew("VPS_PROVIDER_FAKE_BOOT_SKEW")),

@@ -139,7 +139,11 @@ mod tests {
         std::fs::write(&real, "forged").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert_eq!(read_bytes(&link, 10).unwrap(), b"forged", "provider files may be links");
+        assert_eq!(
+            read_bytes(&link, 10).unwrap(),
+            b"forged",
+            "provider files may be links"
+        );
         let err = read_state_bytes(&link, 10).unwrap_err().to_string();
         assert!(err.contains("symbolic link"), "{err}");
         assert_eq!(read_state_bytes(&real, 10).unwrap(), b"forged");

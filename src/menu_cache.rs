@@ -51,7 +51,8 @@ impl MenuCache {
     /// The menu stored for the same inputs at most `max_age` ago.
     pub fn get<T: DeserializeOwned>(&self, max_age: Duration) -> Option<T> {
         self.store.check_trusted().ok()?.then_some(())?;
-        let bytes = crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
+        let bytes =
+            crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
         let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
         let age = now_secs().saturating_sub(stored.fetched);
         (stored.key == self.key && age <= max_age.as_secs()).then_some(stored.menu)

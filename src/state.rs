@@ -255,8 +255,8 @@ impl Store {
         let root = fs::canonicalize(self.root())
             .map_err(|e| io_error("resolve the state folder", self.root(), &e))?;
         for above in root.ancestors().skip(1) {
-            let metadata = fs::metadata(above)
-                .map_err(|e| io_error("inspect the folder", above, &e))?;
+            let metadata =
+                fs::metadata(above).map_err(|e| io_error("inspect the folder", above, &e))?;
             let owner_ok = metadata.uid() == 0 || metadata.uid() == euid();
             // A sticky folder (`/tmp`) lets others add entries, never rename or remove ours.
             let others_write = metadata.mode() & 0o022 != 0 && metadata.mode() & 0o1000 == 0;
@@ -344,12 +344,16 @@ impl Store {
             .map_err(|e| io_error("make room for the order's record in", &self.dir, &e))?;
         *self.reserved.borrow_mut() = Some(path.clone());
         // SAFETY: posix_fallocate only allocates blocks of the file it is given.
-        let code = unsafe { libc::posix_fallocate(std::os::fd::AsRawFd::as_raw_fd(&file), 0, RESERVE_BYTES) };
+        let code = unsafe {
+            libc::posix_fallocate(std::os::fd::AsRawFd::as_raw_fd(&file), 0, RESERVE_BYTES)
+        };
         if code != 0 {
             self.release();
             let err = std::io::Error::from_raw_os_error(code);
-            return Err(io_error("make room for the order's record in", &self.dir, &err)
-                .help("nothing was ordered: free some disk space, then order again"));
+            return Err(
+                io_error("make room for the order's record in", &self.dir, &err)
+                    .help("nothing was ordered: free some disk space, then order again"),
+            );
         }
         Ok(())
     }
@@ -384,8 +388,9 @@ impl Store {
         }
         let path = self.path_of(id);
         let no_task = || {
-            Error::new(format!("no task `{id}` in `{}`", self.dir.display()))
-                .help("use a task_id that `order` printed on this machine; check VPS_PROVIDER_STATE_DIR")
+            Error::new(format!("no task `{id}` in `{}`", self.dir.display())).help(
+                "use a task_id that `order` printed on this machine; check VPS_PROVIDER_STATE_DIR",
+            )
         };
         if !self.check_trusted()? {
             return Err(no_task());
@@ -536,7 +541,12 @@ impl Store {
     fn mark_boot(&self, id: &str, now: &BootMark) -> Result<()> {
         let _lock = self.lock()?;
         let mut task = self.load(id)?;
-        if task.boot.as_ref().and_then(|mark| mark.secs_until(now)).is_none() {
+        if task
+            .boot
+            .as_ref()
+            .and_then(|mark| mark.secs_until(now))
+            .is_none()
+        {
             task.boot = Some(now.clone());
             self.save(&task)?;
         }
@@ -562,13 +572,17 @@ fn euid() -> u32 {
 fn trusted_folder(folder: &Path, what: &str, metadata: &fs::Metadata) -> Result<()> {
     let shown = folder.display();
     let refuse = |why: String, fix: String| {
-        Err(Error::new(format!("the {what} `{shown}` {why}: it is not trusted, so vps-provider does not use it"))
-            .help(fix))
+        Err(Error::new(format!(
+            "the {what} `{shown}` {why}: it is not trusted, so vps-provider does not use it"
+        ))
+        .help(fix))
     };
     if metadata.file_type().is_symlink() {
         return refuse(
             "is a symbolic link".into(),
-            format!("remove the link `{shown}` (vps-provider makes the folder itself), or point VPS_PROVIDER_STATE_DIR at the real folder"),
+            format!(
+                "remove the link `{shown}` (vps-provider makes the folder itself), or point VPS_PROVIDER_STATE_DIR at the real folder"
+            ),
         );
     }
     if !metadata.is_dir() {

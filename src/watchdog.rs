@@ -51,7 +51,10 @@ pub fn extend(deadline: Duration) {
 /// Makes `reply` (one JSON object) what the alarm prints from now on.
 pub fn late_reply(reply: &crate::protocol::Reply) {
     // A handed-out task is a success reply (exit code 0): its polls tell what became of it.
-    let mut line = vec![u8::from(matches!(reply, crate::protocol::Reply::Error { .. }))];
+    let mut line = vec![u8::from(matches!(
+        reply,
+        crate::protocol::Reply::Error { .. }
+    ))];
     line.extend(serde_json::to_vec(reply).unwrap_or_else(|_| LATE_REPLY.to_vec()));
     line.push(b'\n');
     ORDER_REPLY.store(Box::into_raw(Box::new(line)), Ordering::SeqCst);
