@@ -1,11 +1,14 @@
 //! Reading hoster answers: JSONPath queries, the status map and the address check.
 //!
 //! Rules: a query gives its first match, or `null` when nothing matches (an address that is
-//! not there yet is normal while a server is built); an error text joins every string it finds;
+//! not there yet is normal while a server is built); a header that is not there and a pattern
+//! that does not match give `null` too; an error text joins every string it finds;
 //! a placeholder address (`0.0.0.0`, `::`) or an empty one is never an address.
 
+use crate::http::Answer;
 use crate::manifest::{Otherwise, TaskStatus};
-use crate::plan::{Query, StatePattern};
+use crate::plan::{AnswerPlace, ExtractPlan, Query, StatePattern};
+use crate::template::text_of;
 use serde_json::Value;
 use std::net::IpAddr;
 
@@ -15,6 +18,25 @@ pub fn first(query: &Query, answer: &Value) -> Value {
         .ok()
         .and_then(|found| found.into_iter().next().map(|r| r.val().clone()))
         .unwrap_or(Value::Null)
+}
+
+/// The value `extract` takes from `answer`, whose body is `body` (`null` when it is not read).
+pub fn take(extract: &ExtractPlan, answer: &Answer, body: &Value) -> Value {
+    let found = match &extract.place {
+        AnswerPlace::Body(query) => first(query, body),
+        AnswerPlace::Header(name) => answer.header(name).map_or(Value::Null, Value::from),
+        AnswerPlace::Status => Value::from(answer.status),
+    };
+    match &extract.pattern {
+        Some(pattern) if !found.is_null() => {
+            let text = text_of(&found);
+            pattern
+                .captures(&text)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map_or(Value::Null, |m| Value::from(m.as_str()))
+        }
+        _ => found,
+    }
 }
 
 /// Every value `query` finds in `answer`.
