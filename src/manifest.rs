@@ -270,7 +270,10 @@ pub struct Request {
     pub form: Option<IndexMap<String, Value>>,
     /// A body sent exactly as its template renders, e.g. a cloud-init `user_data` the API
     /// takes as `text/plain`: `body: { content_type: text/plain, text: "..." }`.
+    // The schema says `RawBody`, not "`RawBody` or null": a misspelt key inside is then an
+    // unknown key with a "did you mean", not "matches none of the schemas".
     #[serde(default)]
+    #[schemars(with = "RawBody")]
     pub body: Option<RawBody>,
 }
 
@@ -319,8 +322,7 @@ pub struct Step {
 /// may cut the value with a `pattern`. A map, not a prefix inside the string, because YAML
 /// checks its keys: a misspelt `hedaer:` is an unknown key with a "did you mean", and no
 /// JSONPath can be mistaken for a header name.
-#[derive(Debug, JsonSchema)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub enum Extract {
     /// A JSONPath over the answer's body, e.g. `$.server.id`.
     Body(String),
@@ -348,6 +350,26 @@ pub struct AnswerPart {
     /// E.g. `pattern: "/servers/([^/?]+)"` takes `42` from `Location: /servers/42`.
     #[serde(default)]
     pub pattern: Option<String>,
+}
+
+impl JsonSchema for Extract {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Extract".into()
+    }
+
+    /// One schema that is a string or the map, rather than `anyOf` the two: a misspelt key in
+    /// the map is then reported as an unknown key with a "did you mean".
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = AnswerPart::json_schema(generator);
+        schema.insert("type".into(), serde_json::json!(["string", "object"]));
+        schema.insert(
+            "description".into(),
+            "A JSONPath over the answer's body (`$.server.id`), or a map with exactly one of \
+             `body`, `header` and `status: true`, and maybe a `pattern`."
+                .into(),
+        );
+        schema
+    }
 }
 
 impl<'de> Deserialize<'de> for Extract {
