@@ -146,6 +146,42 @@ mod tests {
     }
 
     #[test]
+    fn headers_and_the_status_are_taken_and_cut_by_a_pattern() {
+        let answer = Answer {
+            status: 201,
+            headers: vec![("location".into(), "/v1/servers/42?x=1".into())],
+            body: Vec::new(),
+            elapsed: std::time::Duration::ZERO,
+            attempts: 1,
+        };
+        let take_with = |place, pattern: Option<&str>| {
+            let extract = ExtractPlan {
+                place,
+                pattern: pattern.map(|p| regex::Regex::new(p).unwrap()),
+            };
+            take(&extract, &answer, &json!({"id": 7}))
+        };
+        let header = |name: &str| AnswerPlace::Header(name.into());
+        assert_eq!(
+            take_with(header("LOCATION"), None),
+            json!("/v1/servers/42?x=1")
+        );
+        assert_eq!(
+            take_with(header("Location"), Some("/servers/([^/?]+)")),
+            json!("42")
+        );
+        assert_eq!(take_with(header("Location"), Some("[0-9]+")), json!("1"));
+        assert_eq!(
+            take_with(header("Location"), Some("/disks/(.+)")),
+            Value::Null
+        );
+        assert_eq!(take_with(header("X-Missing"), Some("(.*)")), Value::Null);
+        assert_eq!(take_with(AnswerPlace::Status, None), json!(201));
+        assert_eq!(take_with(AnswerPlace::Status, Some("^2")), json!("2"));
+        assert_eq!(take_with(AnswerPlace::Body(query("$.id")), None), json!(7));
+    }
+
+    #[test]
     fn first_match_or_null() {
         let answer = json!({"droplet": {"networks": {"v4": [
             {"type": "private", "ip_address": "10.0.0.2"},

@@ -170,7 +170,10 @@ fn a_raw_text_patch_is_sent_byte_for_byte_with_one_content_type() {
               - echo "a & b" > /tmp/x
 "#,
     );
-    plugin(&server, &yaml).run(&["order", "1"]).ok();
+    let plugin = plugin(&server, &yaml);
+    plugin.run(&["order", "1"]).ok();
+    let task = plugin.only_task();
+    assert_eq!(task["stage"], "ordered", "{task}");
     let received = only(&patch);
     assert_eq!(received.values("content-type"), ["text/plain"]);
     assert_eq!(received.values("accept"), ["application/json"]);
@@ -205,7 +208,7 @@ fn headers_the_file_sets_replace_the_defaults_in_any_letter_case() {
 }
 
 #[test]
-fn the_hoster_id_comes_from_the_location_of_an_empty_201() {
+fn the_hoster_id_comes_from_the_location_of_a_201_that_is_not_json() {
     let mut server = Server::new();
     record(
         &mut server,
@@ -213,7 +216,7 @@ fn the_hoster_id_comes_from_the_location_of_an_empty_201() {
         "/servers",
         201,
         &[("Location", "/servers/42")],
-        "",
+        "Created",
     );
     record(
         &mut server,
