@@ -181,6 +181,14 @@ fn a_raw_text_patch_is_sent_byte_for_byte_with_one_content_type() {
         received.body,
         b"#cloud-config\nhostname: bx-42\nruncmd:\n  - echo \"a & b\" > /tmp/x\n"
     );
+
+    // The dry run's curl line carries the text as it is, quoted for the shell.
+    let output = operator(&["run", "bodies", "order", "1", "--dry-run"], &plugin.env);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("-H 'Content-Type: text/plain' --data-raw '#cloud-config\nhostname: bx-<server_id>\nruncmd:\n  - echo \"a & b\" > /tmp/x\n'"),
+        "{stdout}"
+    );
 }
 
 #[test]
