@@ -1,12 +1,15 @@
 //! Reading hoster answers: JSONPath queries, the status map and the address check.
 //!
 //! Rules: a query gives its first match, or `null` when nothing matches (an address that is
-//! not there yet is normal while a server is built); an error text joins every string it finds;
+//! not there yet is normal while a server is built); a header that is not there and a pattern
+//! that does not match give `null` too; an error text joins every string it finds;
 //! a placeholder address (`0.0.0.0`, `::`), this machine (loopback, however it is written) or
 //! an empty one is never an address.
 
+use crate::http::Answer;
 use crate::manifest::{Otherwise, TaskStatus};
-use crate::plan::{Query, StatePattern};
+use crate::plan::{AnswerPlace, ExtractPlan, Query, StatePattern};
+use crate::template::text_of;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -16,6 +19,25 @@ pub fn first(query: &Query, answer: &Value) -> Value {
         .ok()
         .and_then(|found| found.into_iter().next().map(|r| r.val().clone()))
         .unwrap_or(Value::Null)
+}
+
+/// The value `extract` takes from `answer`, whose body is `body` (`null` when it is not read).
+pub fn take(extract: &ExtractPlan, answer: &Answer, body: &Value) -> Value {
+    let found = match &extract.place {
+        AnswerPlace::Body(query) => first(query, body),
+        AnswerPlace::Header(name) => answer.header(name).map_or(Value::Null, Value::from),
+        AnswerPlace::Status => Value::from(answer.status),
+    };
+    match &extract.pattern {
+        Some(pattern) if !found.is_null() => {
+            let text = text_of(&found);
+            pattern
+                .captures(&text)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map_or(Value::Null, |m| Value::from(m.as_str()))
+        }
+        _ => found,
+    }
 }
 
 /// Every value `query` finds in `answer`.
@@ -170,6 +192,42 @@ mod tests {
             at: YamlPath::root(),
             compiled: jsonpath_rust::parser::parse_json_path(text).unwrap(),
         }
+    }
+
+    #[test]
+    fn headers_and_the_status_are_taken_and_cut_by_a_pattern() {
+        let answer = Answer {
+            status: 201,
+            headers: vec![("location".into(), "/v1/servers/42?x=1".into())],
+            body: Vec::new(),
+            elapsed: std::time::Duration::ZERO,
+            attempts: 1,
+        };
+        let take_with = |place, pattern: Option<&str>| {
+            let extract = ExtractPlan {
+                place,
+                pattern: pattern.map(|p| regex::Regex::new(p).unwrap()),
+            };
+            take(&extract, &answer, &json!({"id": 7}))
+        };
+        let header = |name: &str| AnswerPlace::Header(name.into());
+        assert_eq!(
+            take_with(header("LOCATION"), None),
+            json!("/v1/servers/42?x=1")
+        );
+        assert_eq!(
+            take_with(header("Location"), Some("/servers/([^/?]+)")),
+            json!("42")
+        );
+        assert_eq!(take_with(header("Location"), Some("[0-9]+")), json!("1"));
+        assert_eq!(
+            take_with(header("Location"), Some("/disks/(.+)")),
+            Value::Null
+        );
+        assert_eq!(take_with(header("X-Missing"), Some("(.*)")), Value::Null);
+        assert_eq!(take_with(AnswerPlace::Status, None), json!(201));
+        assert_eq!(take_with(AnswerPlace::Status, Some("^2")), json!("2"));
+        assert_eq!(take_with(AnswerPlace::Body(query("$.id")), None), json!(7));
     }
 
     #[test]

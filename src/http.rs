@@ -64,9 +64,21 @@ impl Outgoing {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The response headers, names in lower case, in the order they came.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub elapsed: Duration,
     pub attempts: u32,
+}
+
+impl Answer {
+    /// The first value of header `name`, in any letter case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// Why no answer came.
@@ -89,6 +101,7 @@ pub enum Failure {
 /// One exchange, before any retry or redirect is decided.
 struct Exchange {
     status: u16,
+    headers: Vec<(String, String)>,
     body: Vec<u8>,
     retry_after: Option<Duration>,
     location: Option<String>,
@@ -176,12 +189,20 @@ impl Client {
                     attempt += 1;
                 }
                 _ => {
-                    return result.map(|Exchange { status, body, .. }| Answer {
-                        status,
-                        body,
-                        elapsed: started.elapsed(),
-                        attempts: attempt,
-                    });
+                    return result.map(
+                        |Exchange {
+                             status,
+                             headers,
+                             body,
+                             ..
+                         }| Answer {
+                            status,
+                            headers,
+                            body,
+                            elapsed: started.elapsed(),
+                            attempts: attempt,
+                        },
+                    );
                 }
             }
         }
@@ -219,6 +240,16 @@ impl Client {
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        // A value that is not visible ASCII is kept as far as it is UTF-8: `extract` reads
+        // headers as text.
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
         let mut body = Vec::new();
         response
             .body_mut()
@@ -231,6 +262,7 @@ impl Client {
         }
         Ok(Exchange {
             status,
+            headers,
             body,
             retry_after,
             location,

@@ -249,14 +249,45 @@ pub struct Request {
     /// Query parameters.
     #[serde(default)]
     pub query: IndexMap<String, String>,
-    /// Extra headers for this request.
+    /// Extra headers for this request. Header names match in any letter case: one written
+    /// here replaces the same header from `api.headers`, and a `Content-Type` or `Accept`
+    /// written in either replaces the default (`Accept: application/json`, the body's type).
     #[serde(default)]
     pub headers: IndexMap<String, String>,
-    /// A JSON body written as YAML. String leaves are templates; a leaf that is exactly one
-    /// `{{path}}` keeps the type of the value it names (a number stays a number). A key
-    /// written with a final `?` (`zone?:`) is left out when its value is null or empty.
+    /// A JSON body written as YAML, sent as `application/json`. String leaves are templates;
+    /// a leaf that is exactly one `{{path}}` keeps the type of the value it names (a number
+    /// stays a number). A key written with a final `?` (`zone?:`) is left out when its value
+    /// is null or empty. A request has at most one of `json`, `form` and `body`.
     #[serde(default)]
     pub json: Option<Value>,
+    /// A form body written as a flat YAML map, sent as `application/x-www-form-urlencoded`
+    /// (RPC-style billing panels). Leaves are templates as in `json`, and `key?:` is left out
+    /// when null or empty; every name and value is percent-encoded. A list sends its key once
+    /// per item (`ids: [1, 2]` → `ids=1&ids=2`; write the key as `ids[]` if the API wants
+    /// that); a null is an empty value. Maps and lists of lists are refused: send those as
+    /// `json`.
+    #[serde(default)]
+    pub form: Option<IndexMap<String, Value>>,
+    /// A body sent exactly as its template renders, e.g. a cloud-init `user_data` the API
+    /// takes as `text/plain`: `body: { content_type: text/plain, text: "..." }`.
+    // The schema says `RawBody`, not "`RawBody` or null": a misspelt key inside is then an
+    // unknown key with a "did you mean", not "matches none of the schemas".
+    #[serde(default)]
+    #[schemars(with = "RawBody")]
+    pub body: Option<RawBody>,
+}
+
+/// A body sent as written: no quoting, no encoding.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBody {
+    /// The body's `Content-Type` (default `text/plain; charset=utf-8`). A `Content-Type` in
+    /// `headers` or `api.headers` replaces it.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Template of the body, sent byte for byte as it renders (a YAML block scalar `|` keeps
+    /// its lines and the final line break).
+    pub text: String,
 }
 
 /// HTTP methods a provider may use.
@@ -276,11 +307,91 @@ pub enum Method {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub request: Request,
-    /// Values to take from the answer: name → JSONPath. A path that matches nothing gives
-    /// `null`. In `order` they are kept with the task (`{{saved.NAME}}`); in `order_status`
-    /// they are read as `{{polled.NAME}}`.
+    /// Values to take from the answer: name → a JSONPath over its body (`$.server.id`), or a
+    /// map naming another part of the answer (`{ header: Location }`, `{ status: true }`). What
+    /// is not there gives `null`. In `order` they are kept with the task (`{{saved.NAME}}`);
+    /// in `order_status` they are read as `{{polled.NAME}}`. The body must be JSON only when a
+    /// value is taken from it.
     #[serde(default)]
-    pub extract: IndexMap<String, String>,
+    pub extract: IndexMap<String, Extract>,
+}
+
+/// Where an extracted value comes from. The short form, a string, is a JSONPath over the
+/// answer's body, as it always was, so every older file keeps its meaning; the long form, a
+/// map with exactly one of `body`, `header` and `status`, reaches the rest of the answer and
+/// may cut the value with a `pattern`. A map, not a prefix inside the string, because YAML
+/// checks its keys: a misspelt `hedaer:` is an unknown key with a "did you mean", and no
+/// JSONPath can be mistaken for a header name.
+#[derive(Debug)]
+pub enum Extract {
+    /// A JSONPath over the answer's body, e.g. `$.server.id`.
+    Body(String),
+    /// Another part of the answer, e.g. `{ header: Location, pattern: "/servers/([^/?]+)" }`.
+    Part(AnswerPart),
+}
+
+/// A part of the answer: exactly one of `body`, `header` and `status`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerPart {
+    /// A JSONPath over the answer's body (the same as the short form).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// A response header, by name in any letter case (`Location`, `X-Subject-Token`); `null`
+    /// when the answer has none. A header whose name says it is secret (`token`, `key`...) is
+    /// hidden in messages and traces like a value whose name does.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// `status: true` takes the answer's HTTP status code, as a number (`201`).
+    #[serde(default)]
+    pub status: Option<bool>,
+    /// A regular expression applied to the value found, as text: the value becomes its first
+    /// group (or the whole match when it has no group), or `null` when it does not match.
+    /// E.g. `pattern: "/servers/([^/?]+)"` takes `42` from `Location: /servers/42`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+impl JsonSchema for Extract {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Extract".into()
+    }
+
+    /// One schema that is a string or the map, rather than `anyOf` the two: a misspelt key in
+    /// the map is then reported as an unknown key with a "did you mean".
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = AnswerPart::json_schema(generator);
+        schema.insert("type".into(), serde_json::json!(["string", "object"]));
+        schema.insert(
+            "description".into(),
+            "A JSONPath over the answer's body (`$.server.id`), or a map with exactly one of \
+             `body`, `header` and `status: true`, and maybe a `pattern`."
+                .into(),
+        );
+        schema
+    }
+}
+
+impl<'de> Deserialize<'de> for Extract {
+    /// By hand rather than `untagged`: serde's untagged enums drop the inner error, and a
+    /// misspelt key in the map must still be named, with its place and a "did you mean".
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Extract;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSONPath like `$.server.id` or a map like `{ header: Location }`")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Extract, E> {
+                Ok(Extract::Body(text.to_owned()))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<Extract, M::Error> {
+                AnswerPart::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Extract::Part)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// How to order a server.

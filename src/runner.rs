@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::extract;
 use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
-use crate::plan::{AuthPlan, Bound, Query, RequestPlan, StepPlan, Text};
+use crate::plan::{self, AuthPlan, BodyPlan, Bound, ExtractPlan, RequestPlan, StepPlan, Text};
 use crate::redact;
 use crate::redact::QUERY_VALUE;
 use crate::template::text_of;
@@ -206,26 +206,19 @@ impl<'a> Runner<'a> {
             }
             None => {}
         }
+        if let Some(body) = &request.body {
+            headers.push(("Content-Type".into(), body.content_type().into()));
+        }
+        // The file's headers replace the defaults above and `api.headers` (request headers
+        // come last): one of each name goes out, whatever its letter case.
         for (name, value) in plan.api.headers.iter().chain(&request.headers) {
-            headers.push((name.clone(), self.render_header(value, context)?));
+            set_header(&mut headers, name, self.render_header(value, context)?);
         }
         for (name, value) in &query {
             url = with_query(&url, name, value);
         }
-        let body = match &request.json {
-            Some(tree) => {
-                let json = plan.templates.render_tree(tree, context).map_err(|e| {
-                    plan.source.error(
-                        &request.at.key("json"),
-                        format!("cannot fill in the body: {e}"),
-                    )
-                })?;
-                headers.push(("Content-Type".into(), "application/json".into()));
-                Some(
-                    serde_json::to_vec(&json)
-                        .map_err(|e| Error::new(format!("cannot encode the body: {e}")))?,
-                )
-            }
+        let body = match &request.body {
+            Some(body) => Some(self.body(request, body, context)?),
             None => None,
         };
         Ok(Outgoing {
@@ -236,20 +229,50 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// Renders a request's body: JSON built leaf by leaf, a form encoded field by field, or
+    /// text as it renders.
+    fn body(&self, request: &RequestPlan, body: &BodyPlan, context: &Value) -> Result<Vec<u8>> {
+        let plan = &self.bound.plan;
+        let tree = |tree, key| {
+            plan.templates.render_tree(tree, context).map_err(|e| {
+                plan.source.error(
+                    &request.at.key(key),
+                    format!("cannot fill in the body: {e}"),
+                )
+            })
+        };
+        match body {
+            BodyPlan::Json(json) => serde_json::to_vec(&tree(json, "json")?)
+                .map_err(|e| Error::new(format!("cannot encode the body: {e}"))),
+            BodyPlan::Form(form) => form_encoded(&tree(form, "form")?).map_err(|field| {
+                plan.source
+                    .error(
+                        &request.at.key("form"),
+                        format!("form field `{field}` is a map or a list of lists once filled in"),
+                    )
+                    .help(plan::FORM_RULE)
+            }),
+            BodyPlan::Text { text, .. } => Ok(self.render(text, context)?.into_bytes()),
+        }
+    }
+
     /// Sends a built request and reads its JSON answer.
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        self.exchange(request, outgoing, &[])
+        self.exchange(request, outgoing, &[], true)
             .map(|(answer, _)| answer)
     }
 
-    /// Sends a built request, checks the answer, and takes the `extract` values from it.
-    /// Values whose names look secret (`password`, `root_pass`...) are registered for redaction
-    /// before the answer reaches a trace.
+    /// Sends a built request, checks the answer, and takes the `extract` values from it. The
+    /// body must be JSON when `reads_body` (it is then returned), else it may be anything
+    /// (`null` is returned): an empty 201 with a `Location` header is a whole answer.
+    /// Values whose names, or whose headers' names, look secret (`password`, `root_pass`,
+    /// `X-Subject-Token`...) are registered for redaction before the answer reaches a trace.
     fn exchange(
         &mut self,
         request: &RequestPlan,
         outgoing: &Outgoing,
-        extract: &[(String, Query)],
+        extract: &[(String, ExtractPlan)],
+        reads_body: bool,
     ) -> Result<(Value, Map<String, Value>), CallError> {
         if let Some(observer) = &mut self.observer {
             observer.request(outgoing);
@@ -313,15 +336,22 @@ impl<'a> Runner<'a> {
                 .iter()
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
 
-        let extracted: Map<String, Value> = match (&parsed, failed) {
-            (Ok(json), false) => extract
-                .iter()
-                .map(|(name, query)| (name.clone(), extract::first(query, json)))
-                .collect(),
-            _ => Map::new(),
+        let body = match &parsed {
+            Ok(json) => Some(json),
+            Err(_) if !reads_body => Some(&Value::Null),
+            Err(_) => None,
         };
-        for (name, value) in &extracted {
-            if plan.is_secret_value(name) {
+        let extracted: Map<String, Value> = match body.filter(|_| !failed) {
+            Some(body) => extract
+                .iter()
+                .map(|(name, from)| (name.clone(), extract::take(from, &answer, body)))
+                .collect(),
+            None => Map::new(),
+        };
+        for (name, from) in extract {
+            let secret =
+                plan.is_secret_value(name) || from.header().is_some_and(plan::looks_secret);
+            if let Some(value) = extracted.get(name).filter(|_| secret) {
                 redact::register(&text_of(value));
             }
         }
@@ -349,15 +379,18 @@ impl<'a> Runner<'a> {
                 status: answer.status,
             });
         }
-        let json = parsed.map_err(|reason| {
-            CallError::NoAnswer(
+        let json = parsed.or_else(|reason| {
+            if !reads_body {
+                return Ok(Value::Null);
+            }
+            Err(CallError::NoAnswer(
                 Error::new(format!(
                     "the answer to {what} is not JSON ({reason}): {}",
                     describe_body(&answer.body)
                 ))
                 .at(where_())
                 .help("check `api.base_url`: it must point at the hoster's JSON API"),
-            )
+            ))
         })?;
         Ok((json, extracted))
     }
@@ -372,7 +405,8 @@ impl<'a> Runner<'a> {
         let outgoing = self
             .build(&step.request, context)
             .map_err(CallError::NotBuilt)?;
-        match self.exchange(&step.request, &outgoing, &step.extract) {
+        let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
+        match self.exchange(&step.request, &outgoing, &step.extract, reads_body) {
             Ok((_, extracted)) => Ok(extracted),
             Err(CallError::NotSent) => Ok(step
                 .extract
@@ -398,6 +432,36 @@ pub fn encoded_for_path(context: &Value) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// Sets header `name` to `value`: in the place of an earlier header of that name in any letter
+/// case (so the order stays as it was), or at the end.
+fn set_header(headers: &mut Vec<(String, String)>, name: &str, value: String) {
+    let same = |(n, _): &(String, String)| n.eq_ignore_ascii_case(name);
+    let at = headers.iter().position(same).unwrap_or(headers.len());
+    headers.retain(|h| !same(h));
+    headers.insert(at.min(headers.len()), (name.to_owned(), value));
+}
+
+/// A rendered form body as `name=value&...`, names and values percent-encoded as query values
+/// are (so secrets in it are hidden in traces like those in a query); a list repeats its name.
+/// Gives the field that is a map or holds a list, which a form cannot carry.
+fn form_encoded(form: &Value) -> std::result::Result<Vec<u8>, String> {
+    let encode = |text: &str| utf8_percent_encode(text, QUERY_VALUE).to_string();
+    let mut pairs = Vec::new();
+    for (name, value) in form.as_object().into_iter().flatten() {
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            one => std::slice::from_ref(one),
+        };
+        for item in items {
+            if item.is_array() || item.is_object() {
+                return Err(name.clone());
+            }
+            pairs.push(format!("{}={}", encode(name), encode(&text_of(item))));
+        }
+    }
+    Ok(pairs.join("&").into_bytes())
 }
 
 fn method_name(method: Method) -> &'static str {
