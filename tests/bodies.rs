@@ -91,7 +91,7 @@ order_status:
       extract: {{ state: $.status, ip: $.ip }}
   status: {{ value: "{{{{polled.state}}}}", map: {{ running: finished }} }}
   server: "{{{{polled.ip}}}}"
-  server_password: "{{{{secrets.root_pw}}}}"
+  server_password: "{{{{password}}}}"
 "#
     )
 }
