@@ -88,12 +88,19 @@ impl Outputs {
 
 /// The plugin with the canary token, a log file, and a mock hoster at `server`.
 fn canary_plugin(server: &ServerGuard) -> (Plugin, PathBuf) {
-    let mut plugin = Plugin::new("testhost", &provider_yaml(), &server.url())
-        .secrets(&format!("token={CANARY}\n"));
-    let log = plugin.root.path().join("vps-provider.log");
-    plugin
-        .env
-        .push(("VPS_PROVIDER_LOG".into(), log.display().to_string()));
+    logged(
+        Plugin::new("testhost", &provider_yaml(), &server.url()),
+        CANARY,
+    )
+}
+
+/// `plugin` with `token` and a log (`log=` in its secrets file, in its own log folder).
+fn logged(plugin: Plugin, token: &str) -> (Plugin, PathBuf) {
+    let logs = plugin.root.path().join("logs");
+    let log = logs.join("vps-provider.log");
+    let plugin = plugin
+        .secrets(&format!("token={token}\nlog=vps-provider.log\n"))
+        .with_env("VPS_PROVIDER_LOG_DIR", logs.to_str().unwrap());
     (plugin, log)
 }
 
