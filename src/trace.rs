@@ -174,7 +174,10 @@ pub fn log(dir: &Path, name: &str) -> Option<Trace<File>> {
     let folder = log_folder(dir)?;
     let file = log_file(&folder, name)?;
     let mut trace = Trace::new(file);
-    let argv: Vec<String> = std::env::args().collect();
+    // `args()` would panic on an argument that is not UTF-8.
+    let argv: Vec<String> = std::env::args_os()
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     trace.line(&format!(
         "# {} pid {}: {}",
         crate::state::now_secs(),
@@ -197,7 +200,8 @@ fn log_folder(dir: &Path) -> Option<File> {
             Component::ParentDir | Component::Prefix(_) => return None,
         }
     }
-    if !dir.has_root() {
+    // The log folder is a folder of its own, never `/`.
+    if !dir.has_root() || names.is_empty() {
         return None;
     }
     let mut folder = File::open("/").ok()?;
