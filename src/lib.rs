@@ -42,6 +42,7 @@ pub const OPERATOR_NAME: &str = "vps-provider";
 /// Answers the panel for provider `name`: exactly one JSON object on stdout, whatever happens,
 /// a panic included.
 pub fn protocol_main(name: &str, args: &[OsString]) -> ExitCode {
+    redact::no_core_dumps();
     watchdog::arm(plan::DEFAULT_DEADLINE);
     guarded(|| answer(name, args)).print()
 }
@@ -69,11 +70,9 @@ pub fn guarded(reply: impl FnOnce() -> protocol::Reply) -> protocol::Reply {
 
 fn answer(name: &str, args: &[OsString]) -> protocol::Reply {
     let result = if ids::is_safe(name) {
-        verbs::Verb::parse(args).and_then(|verb| {
-            // Runs started by the panel trace to `$VPS_PROVIDER_LOG` when it is set.
-            let log = trace::from_env().map(|t| Box::new(t) as Box<dyn runner::Observer>);
-            verbs::answer(name, &site::Site::from_env(name), &verb, log)
-        })
+        // Without an observer of its own, a run traces to the site's log when it has one.
+        verbs::Verb::parse(args)
+            .and_then(|verb| verbs::answer(name, &site::Site::from_env(name), &verb, None))
     } else {
         Err(
             error::Error::new(format!("`{}` is not a provider name", ids::shown(name)))

@@ -319,6 +319,8 @@ pub struct Bound {
     pub settings: Map<String, Value>,
     /// Why the provider cannot work here, when it cannot.
     pub disabled_because: Option<String>,
+    /// The file name of the site's trace log (`log=` in the secrets file), when it has one.
+    pub log: Option<String>,
 }
 
 /// Reads and compiles the provider file at `path`, for provider `name`.
@@ -439,6 +441,30 @@ impl Compiler<'_> {
             }
         };
         Text { at, template }
+    }
+
+    /// Refuses an auth value that takes no secret: a credential written in the provider file
+    /// (mode 0644, shown by dry runs) is a credential given away. The line is not quoted: it
+    /// holds the credential.
+    fn credential_from_secrets(&mut self, at: &YamlPath, text: &str) {
+        // A template that does not parse is reported where it is compiled.
+        let Some(uses) = variables::uses(text) else {
+            return;
+        };
+        if !uses
+            .variables
+            .iter()
+            .any(|(names, _)| names.first().is_some_and(|n| n == "secrets"))
+        {
+            let mut error = self
+                .source
+                .error(at, "this credential is written in the provider file, which anyone on the server can read")
+                .help("put it in the secrets file: declare it under `secrets:` (e.g. `token: {}`), write `token=...` in the site's `<name>.conf`, and use `{{secrets.token}}` here");
+            if let Some(location) = &mut error.location {
+                location.line_text = None;
+            }
+            self.problems.push(error);
+        }
     }
 
     fn tree(&mut self, at: &YamlPath, value: &Value) -> Tree {
@@ -693,6 +719,15 @@ impl Compiler<'_> {
             .collect();
             if plans.len() != 1 {
                 self.problem(&at, format!("`auth` needs exactly one of `bearer`, `header`, `query`, `basic`; it has {}", plans.len()), "e.g. `auth: { bearer: \"{{secrets.token}}\" }`");
+            }
+            let credentials = [
+                auth.bearer.as_deref().map(|v| (at.key("bearer"), v)),
+                auth.header.as_ref().map(|h| (at.key("header").key("value"), h.value.as_str())),
+                auth.query.as_ref().map(|q| (at.key("query").key("value"), q.value.as_str())),
+                auth.basic.as_ref().map(|b| (at.key("basic").key("password"), b.password.as_str())),
+            ];
+            for (at, text) in credentials.into_iter().flatten() {
+                self.credential_from_secrets(&at, text);
             }
             plans.into_iter().next()
         });
@@ -1114,6 +1149,18 @@ impl Plan {
                 format!("rename the file to `{written}.yaml` or set `name: {name}`"),
             );
         }
+        for (kind, declared) in [
+            ("secrets", manifest.secrets.contains_key(site::LOG_KEY)),
+            ("settings", manifest.settings.contains_key(site::LOG_KEY)),
+        ] {
+            if declared {
+                c.problem(
+                    &YamlPath::root().key(kind).key(site::LOG_KEY),
+                    format!("`{}` is a reserved name: the secrets file's `{0}=` names the site's trace log", site::LOG_KEY),
+                    "give this one another name",
+                );
+            }
+        }
         for (secret, decl) in &manifest.secrets {
             if manifest.settings.contains_key(secret) {
                 c.problem(
@@ -1218,8 +1265,11 @@ impl Plan {
         let entries = site::read_secrets_file(&site.secrets_file)?;
         let mut secrets = Map::new();
         let mut settings: Map<String, Value> = self.settings.clone().into_iter().collect();
+        let mut log = None;
         for entry in entries {
-            if self.secrets.contains_key(&entry.name) {
+            if entry.name == site::LOG_KEY {
+                log = log_name(entry, site)?;
+            } else if self.secrets.contains_key(&entry.name) {
                 // An empty `token=` (as `install` writes it) is a secret still to be filled in.
                 if !entry.value.is_empty() {
                     redact::register(&entry.value);
@@ -1302,6 +1352,7 @@ impl Plan {
             secrets,
             settings,
             disabled_because,
+            log,
         })
     }
 }
@@ -1312,6 +1363,25 @@ pub fn looks_secret(name: &str) -> bool {
     ["pass", "secret", "token", "key"]
         .iter()
         .any(|w| lower.contains(w))
+}
+
+/// The log's file name from the secrets file's `log=` line: a plain name (an empty value is
+/// no log), never a path, so the log stays in the site's log folder.
+fn log_name(entry: site::Entry, site: &Site) -> Result<Option<String>> {
+    if entry.value.is_empty() {
+        return Ok(None);
+    }
+    if !ids::is_safe(&entry.value) {
+        return Err(Error::new(format!(
+            "`{}=` must be a file name in `{}`, not `{}`",
+            site::LOG_KEY,
+            site.log_dir.display(),
+            ids::shown(&entry.value)
+        ))
+        .at(entry.location)
+        .help(format!("write e.g. `{}=vps-provider.log`: a letter or digit, then letters, digits, `_`, `.`, `-` (no `/`), at most {} characters", site::LOG_KEY, ids::MAX_LEN)));
+    }
+    Ok(Some(entry.value))
 }
 
 /// Whether `url` may carry a token: `https://`, or plain `http://` to this machine only (the

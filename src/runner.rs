@@ -182,22 +182,28 @@ impl<'a> Runner<'a> {
             query.push((name.clone(), self.render(value, context)?));
         }
         let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+        // An auth value is hidden whatever it is made of (a secret, a setting, a helper).
+        let credential = |value: String| {
+            redact::register(&value);
+            value
+        };
         match &plan.api.auth {
             Some(AuthPlan::Bearer(token)) => headers.push((
                 "Authorization".into(),
-                format!("Bearer {}", self.render_header(token, context)?),
+                format!("Bearer {}", credential(self.render_header(token, context)?)),
             )),
-            Some(AuthPlan::Header(name, value)) => {
-                headers.push((name.clone(), self.render_header(value, context)?))
-            }
+            Some(AuthPlan::Header(name, value)) => headers.push((
+                name.clone(),
+                credential(self.render_header(value, context)?),
+            )),
             Some(AuthPlan::Query(name, value)) => {
-                query.push((name.clone(), self.render(value, context)?))
+                query.push((name.clone(), credential(self.render(value, context)?)))
             }
             Some(AuthPlan::Basic(user, password)) => {
                 let pair = format!(
                     "{}:{}",
                     self.render(user, context)?,
-                    self.render(password, context)?
+                    credential(self.render(password, context)?)
                 );
                 let credentials = base64::engine::general_purpose::STANDARD.encode(pair);
                 // The encoded pair carries the password: hide it as such.
@@ -527,9 +533,10 @@ fn help_for_status(status: u16, provider: &str) -> String {
     }
 }
 
-/// A short, safe description of a body that is not the expected JSON.
+/// A short, safe description of a body that is not the expected JSON: redacted before it is
+/// cut, so a secret the hoster echoes is not cut into a piece that no longer matches.
 fn describe_body(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = redact::clean(&String::from_utf8_lossy(body));
     let trimmed = text.trim();
     if trimmed.is_empty() {
         "an empty body".into()

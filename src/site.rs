@@ -3,7 +3,10 @@
 //! The panel runs plugins as root through sudo, so the environment is an operator's tool for
 //! development and tests; in production everything comes from fixed paths and the secrets file
 //! `/opt/webdir/providers/<name>/etc/<name>.conf` (the file the panel reports as the
-//! provider's config). That file holds `name=value` lines: secrets and setting overrides.
+//! provider's config). That file holds `name=value` lines: secrets and setting overrides, and
+//! the reserved `log=NAME`, the file under [`DEFAULT_LOG_DIR`] (or `$VPS_PROVIDER_LOG_DIR`)
+//! that the provider's runs append their trace to (see [`crate::trace::log`]). The log's place
+//! is the site's to choose, never the environment's: only a file name, in a fixed folder.
 
 use crate::error::{Error, Location, Result, io_error};
 use crate::position::LineCol;
@@ -16,6 +19,10 @@ pub const DEFAULT_PROVIDER_DIR: &str = "/etc/vps-provider/providers.d";
 pub const DEFAULT_PANEL_ROOT: &str = "/opt/webdir/providers";
 /// Where tasks are kept when `$VPS_PROVIDER_STATE_DIR` is not set.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/vps-provider";
+/// Where trace logs are when `$VPS_PROVIDER_LOG_DIR` is not set.
+pub const DEFAULT_LOG_DIR: &str = "/var/log/vps-provider";
+/// The name in the secrets file that names the log; no provider may declare it.
+pub const LOG_KEY: &str = "log";
 
 /// The folder of provider files: `$VPS_PROVIDER_DIR`, or the default.
 pub fn provider_dir() -> PathBuf {
@@ -47,6 +54,8 @@ pub struct Site {
     pub provider_file: PathBuf,
     pub secrets_file: PathBuf,
     pub state_dir: PathBuf,
+    /// The folder of trace logs: `$VPS_PROVIDER_LOG_DIR`, or the default.
+    pub log_dir: PathBuf,
     pub base_url_override: Option<String>,
     /// Whether `order_status.ssh_check` knocks on new servers' SSH port. Off with
     /// `VPS_PROVIDER_SSH_CHECK=off` (or `0`, `false`, `no`; or `run --no-ssh-check`): against a staging API or a mock,
@@ -71,6 +80,7 @@ impl Site {
                     .join(format!("{name}.conf"))
             }),
             state_dir: var("VPS_PROVIDER_STATE_DIR").unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            log_dir: var("VPS_PROVIDER_LOG_DIR").unwrap_or_else(|| DEFAULT_LOG_DIR.into()),
             base_url_override: std::env::var("VPS_PROVIDER_BASE_URL")
                 .ok()
                 .filter(|v| !v.is_empty()),

@@ -10,6 +10,7 @@
 //! while building configs). Helpers are listed by [`helper_names`].
 
 use crate::position::YamlPath;
+use crate::redact;
 use base64::Engine;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
@@ -351,9 +352,17 @@ impl HelperDef for ValueHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let args: Vec<&Value> = helper.params().iter().map(|p| p.value()).collect();
-        (self.function)(&args)
-            .map(ScopedJson::Derived)
-            .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)).into())
+        let result = (self.function)(&args)
+            .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)))?;
+        // What a helper makes of a secret (its base64, its JSON, a text around it) gives the
+        // secret away as well as the secret itself: it is hidden as one.
+        if args
+            .iter()
+            .any(|arg| redact::contains_secret(&text_of(arg)))
+        {
+            redact::register(&text_of(&result));
+        }
+        Ok(ScopedJson::Derived(result))
     }
 }
 
@@ -484,6 +493,27 @@ mod tests {
         let mut templates = Templates::new();
         let template = templates.compile(&YamlPath::root().key("t"), text)?;
         templates.render(&template, &context)
+    }
+
+    #[test]
+    fn what_helpers_make_of_a_secret_is_a_secret() {
+        redact::register("Derived-Secret-42");
+        let context =
+            json!({"secrets": {"t": "Derived-Secret-42"}, "settings": {"n": "plain-value-1"}});
+        for text in [
+            r##"{{base64 (concat "#cloud-config\npassword: " secrets.t)}}"##,
+            r#"{{json (concat "a\"b" secrets.t)}}"#,
+            "{{concat secrets.t settings.n}}",
+        ] {
+            let made = render(text, context.clone()).unwrap();
+            assert_eq!(redact::clean(&format!("<{made}>")), "<***>", "{text}");
+        }
+        let plain = render("{{base64 settings.n}}", context).unwrap();
+        assert_eq!(
+            redact::clean(&plain),
+            plain,
+            "a value made of no secret stays"
+        );
     }
 
     #[test]

@@ -92,8 +92,10 @@ pub fn load(name: &str, site: &Site, parts: Parts) -> Result<Bound> {
     Ok(bound)
 }
 
-/// Answers one verb for provider `name`. Each verb compiles only the part of the provider file
-/// it uses: the panel pays the start-up on every call.
+/// Answers one verb for provider `name`, watched by `observer` (a dry run, `--verbose`) or,
+/// without one, by the site's log when its secrets file names one (`log=`): the log is known
+/// once the plan is bound. Each verb compiles only the part of the provider file it uses: the
+/// panel pays the start-up on every call.
 pub fn answer(
     name: &str,
     site: &Site,
@@ -110,7 +112,7 @@ pub fn answer(
             // call a hoster it has no credentials for.
             let configurations = match (bound.plan.configs()?, status) {
                 (ConfigsPlan::Fetch(_), Availability::Disabled) => Vec::new(),
-                _ => configs(&mut Runner::new(&bound, observer), site, Stale::Allowed)?
+                _ => configs(&mut runner(&bound, site, observer), site, Stale::Allowed)?
                     .into_iter()
                     .map(|c| Configuration {
                         id: c.id,
@@ -128,12 +130,25 @@ pub fn answer(
             if let Some(reason) = &bound.disabled_because {
                 return Err(Error::new(format!("cannot order: {reason}")));
             }
-            order(&mut Runner::new(&bound, observer), site, config_id)
+            order(&mut runner(&bound, site, observer), site, config_id)
         }
         Verb::OrderStatus { task_id, refresh } => {
             order_status(name, site, task_id, *refresh, observer)
         }
     }
+}
+
+/// The runner for a bound plan, watched by `observer`, or else by the site's log.
+fn runner<'a>(
+    bound: &'a Bound,
+    site: &Site,
+    observer: Option<Box<dyn Observer + 'a>>,
+) -> Runner<'a> {
+    let observer = observer.or_else(|| {
+        let log = crate::trace::log(&site.log_dir, bound.log.as_deref()?)?;
+        Some(Box::new(log) as Box<dyn Observer>)
+    });
+    Runner::new(bound, observer)
 }
 
 fn availability(bound: &Bound) -> Availability {
@@ -573,7 +588,7 @@ fn order_status(
         return Ok(recorded_reply(&task));
     }
     let bound = load(name, site, Parts::STATUS)?;
-    let runner = &mut Runner::new(&bound, observer);
+    let runner = &mut runner(&bound, site, observer);
     let plan = &bound.plan;
     // Everything of the task that is a password stays out of messages and traces.
     redact::register(&task.password);

@@ -88,12 +88,19 @@ impl Outputs {
 
 /// The plugin with the canary token, a log file, and a mock hoster at `server`.
 fn canary_plugin(server: &ServerGuard) -> (Plugin, PathBuf) {
-    let mut plugin = Plugin::new("testhost", &provider_yaml(), &server.url())
-        .secrets(&format!("token={CANARY}\n"));
-    let log = plugin.root.path().join("vps-provider.log");
-    plugin
-        .env
-        .push(("VPS_PROVIDER_LOG".into(), log.display().to_string()));
+    logged(
+        Plugin::new("testhost", &provider_yaml(), &server.url()),
+        CANARY,
+    )
+}
+
+/// `plugin` with `token` and a log (`log=` in its secrets file, in its own log folder).
+fn logged(plugin: Plugin, token: &str) -> (Plugin, PathBuf) {
+    let logs = plugin.root.path().join("logs");
+    let log = logs.join("vps-provider.log");
+    let plugin = plugin
+        .secrets(&format!("token={token}\nlog=vps-provider.log\n"))
+        .with_env("VPS_PROVIDER_LOG_DIR", logs.to_str().unwrap());
     (plugin, log)
 }
 
@@ -338,4 +345,187 @@ fn plain_http_is_refused_off_loopback_and_nothing_is_sent() {
     });
     let plugin = fetching(&server.url, 10, 1 << 20);
     assert_eq!(common::ids(plugin.run(&["configs"]).ok()), ["small"]);
+}
+
+/// A token for the tests below, whose prefix is what a cut through it would leave.
+const TOKEN: &str = "SuperSecretToken-4711";
+
+#[test]
+fn a_token_across_the_cut_of_a_body_is_hidden_in_messages_and_traces() {
+    let mut server = Server::new();
+    let plugin = Plugin::new(
+        "testhost",
+        &fixture("providers/testhost.yaml"),
+        &server.url(),
+    )
+    .secrets(&format!("token={TOKEN}\n"));
+    // Messages quote 200 characters of a body: the token starts 8 before the cut.
+    let echo = format!("{}Bearer {TOKEN} was refused", "x".repeat(185));
+    let refused = server
+        .mock("POST", "/servers")
+        .with_status(422)
+        .with_body(&echo)
+        .create();
+    let message = plugin.run(&["order", "1"]).error_message().to_owned();
+    assert!(message.contains("Bearer ***"), "{message}");
+    assert!(!message.contains("SuperSec"), "{message}");
+    refused.remove();
+
+    // Traces quote 2,000 characters of a body: the token starts 8 before the cut.
+    let head = r#"{"server":{"id":42},"note":""#;
+    let long = format!(
+        r#"{head}{}{TOKEN}{}"}}"#,
+        "x".repeat(1992 - head.len()),
+        "y".repeat(100)
+    );
+    server
+        .mock("POST", "/servers")
+        .with_status(201)
+        .with_body(&long)
+        .create();
+    let verbose = plugin.operator(&["run", "testhost", "--verbose", "order", "1"]);
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains(&format!("< {head}")), "{stderr}");
+    assert!(!stderr.contains("SuperSec"), "{stderr}");
+}
+
+/// The testhost provider sending cloud-init `user_data`: base64 of a text around the
+/// generated password.
+fn cloud_init_yaml() -> String {
+    fixture("providers/testhost.yaml").replace(
+        "          image: \"{{settings.image}}\"\n",
+        "          image: \"{{settings.image}}\"\n          user_data: \"{{base64 (concat \\\"password: \\\" task.password)}}\"\n",
+    )
+}
+
+#[test]
+fn the_base64_of_the_generated_password_is_hidden_in_dry_runs_traces_and_the_log() {
+    let mut server = Server::new();
+    server
+        .mock("POST", "/servers")
+        .with_status(201)
+        .with_body(r#"{"server":{"id":42}}"#)
+        .create();
+    let (plugin, log) = logged(
+        Plugin::new("testhost", &cloud_init_yaml(), &server.url()),
+        TOKEN,
+    );
+    let dry = plugin.operator(&["run", "testhost", "order", "1", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(stdout.contains(r#""user_data":"***""#), "{stdout}");
+
+    let verbose = plugin.operator(&["run", "testhost", "--verbose", "order", "1"]);
+    let reply: Value = serde_json::from_slice(&verbose.stdout).unwrap();
+    let task = reply["task_id"].as_str().unwrap();
+    let task: Value = serde_json::from_slice(
+        &std::fs::read(plugin.state_dir().join(format!("{task}.json"))).unwrap(),
+    )
+    .unwrap();
+    let encoded = |password: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("password: {}", password.as_str().unwrap()))
+    };
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(stderr.contains(r#""user_data":"***""#), "{stderr}");
+    assert!(!stderr.contains(&encoded(&task["password"])), "{stderr}");
+
+    std::fs::remove_dir_all(plugin.state_dir()).unwrap();
+    common::task_id(&plugin.run(&["order", "1"]));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains(r#""user_data":"***""#), "{logged}");
+    assert!(
+        !logged.contains(&encoded(&plugin.only_task()["password"])),
+        "{logged}"
+    );
+}
+
+#[test]
+fn an_auth_value_is_hidden_whatever_it_is_made_of() {
+    // A secret too short to be hidden by itself, made a credential by a setting.
+    let yaml = fixture("providers/testhost.yaml")
+        .replace(
+            "bearer: \"{{secrets.token}}\"",
+            "bearer: \"{{secrets.token}}-{{settings.account}}\"",
+        )
+        .replace(
+            "  image: rocky-9\n",
+            "  image: rocky-9\n  account: acct-99\n",
+        );
+    let plugin = Plugin::new("testhost", &yaml, "http://127.0.0.1:9").secrets("token=12345\n");
+    let dry = plugin.operator(&["run", "testhost", "order", "1", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert!(stdout.contains("Authorization: Bearer ***"), "{stdout}");
+    assert!(!stdout.contains("12345-acct-99"), "{stdout}");
+}
+
+#[test]
+fn a_credential_written_in_the_provider_file_is_refused_with_its_place() {
+    let literal = "LiteralBearer-0815";
+    for (auth, key) in [
+        (format!("bearer: \"{literal}\""), "api.auth.bearer"),
+        (
+            format!("header: {{ name: X-Key, value: \"Key {literal}\" }}"),
+            "api.auth.header.value",
+        ),
+        (
+            format!("query: {{ name: key, value: \"{{{{settings.image}}}}{literal}\" }}"),
+            "api.auth.query.value",
+        ),
+        (
+            format!("basic: {{ username: \"{{{{secrets.token}}}}\", password: {literal} }}"),
+            "api.auth.basic.password",
+        ),
+    ] {
+        let yaml =
+            fixture("providers/testhost.yaml").replace("bearer: \"{{secrets.token}}\"", &auth);
+        let line = yaml.lines().position(|l| l.contains(literal)).unwrap() + 1;
+        let plugin = Plugin::new("testhost", &yaml, "http://127.0.0.1:9");
+        let validate = plugin.operator(&["validate", "testhost"]);
+        let stdout = String::from_utf8_lossy(&validate.stdout);
+        assert!(!validate.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!("testhost.yaml:{line}:"))
+                && stdout.contains("this credential is written in the provider file")
+                && stdout.contains("put it in the secrets file")
+                && stdout.contains(&format!("`{key}`")),
+            "{stdout}"
+        );
+        assert!(!stdout.contains(literal), "the report quotes it: {stdout}");
+        // Loading refuses it too: a dry run never shows it.
+        let dry = plugin.operator(&["run", "testhost", "order", "1", "--dry-run"]);
+        assert!(!String::from_utf8_lossy(&dry.stdout).contains(literal));
+    }
+}
+
+#[test]
+fn protocol_runs_write_no_core_dump() {
+    // The hoster holds its answer until the run's limits have been read.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (arrived, arrival) = std::sync::mpsc::channel::<()>();
+    let (wait, arrived) = (std::sync::Mutex::new(wait), std::sync::Mutex::new(arrived));
+    let api = RawServer::start("127.0.0.1", move |stream, _| {
+        let _ = arrived.lock().unwrap().send(());
+        let _ = wait.lock().unwrap().recv();
+        respond(stream, "200 OK", &[], r#"{"plans": [{"id": "small"}]}"#);
+    });
+    let plugin = fetching(&api.url, 10, 1 << 20);
+    let child = plugin
+        .command(&["configs"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    arrival.recv().unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    go.send(()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().collect::<Vec<_>>()[4..6],
+        ["0", "0"],
+        "{core}"
+    );
 }

@@ -35,7 +35,8 @@ pub use validate::problems_in;
 /// Environment: VPS_PROVIDER_DIR (provider files, default /etc/vps-provider/providers.d),
 /// VPS_PROVIDER_SECRETS (secrets file), VPS_PROVIDER_STATE_DIR (tasks, default
 /// /var/lib/vps-provider), VPS_PROVIDER_BASE_URL (replaces the API's base URL),
-/// VPS_PROVIDER_LOG (a file that protocol runs append their trace to).
+/// VPS_PROVIDER_LOG_DIR (the folder of the trace log that `log=NAME` in the secrets file
+/// names, default /var/log/vps-provider).
 #[derive(Debug, Parser)]
 #[command(name = "vps-provider", version, long_about, max_term_width = 100)]
 pub struct Cli {
@@ -55,7 +56,8 @@ pub enum Command {
     ///
     /// Prints the panel's JSON object. With --dry-run, prints the HTTP requests as curl command
     /// lines (secrets as ***) and sends nothing: an order's dry run buys nothing and records
-    /// nothing. With --verbose, traces every request and answer on stderr.
+    /// nothing. With --verbose, traces every request and answer on stderr; without either, the
+    /// run appends to the site's log (`log=` in the secrets file), as the panel's runs do.
     Run {
         /// The provider's name (its file is NAME.yaml in the provider folder).
         name: String,
@@ -169,6 +171,10 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             Command::Run { .. } => Reply::error(&error.one_line()).print(),
             _ => failed(&error),
         };
+    }
+    // These read a provider's secrets (and tasks' passwords): no core dump may keep them.
+    if named.is_some() {
+        crate::redact::no_core_dumps();
     }
     let outcome: Result<(), Error> = match cli.command {
         Command::Run {
