@@ -29,10 +29,43 @@ pub fn panic_point(name: &str) {
     }
 }
 
+/// Hangs here for good if `VPS_PROVIDER_FAULT` names this point (debug builds only): a stuck
+/// disk or a stopped process, which only the watchdog ends.
+#[cfg(debug_assertions)]
+pub fn hang_point(name: &str) {
+    if std::env::var_os(VAR).is_some_and(|wanted| wanted == name) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Fails here as a full disk does (ENOSPC) if `VPS_PROVIDER_FAULT` names this point (debug
+/// builds only): for a write that must fail even where a test cannot fill a disk.
+#[cfg(debug_assertions)]
+pub fn disk_full_point(name: &str) -> std::io::Result<()> {
+    match std::env::var_os(VAR) {
+        Some(wanted) if wanted == name => Err(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+        _ => Ok(()),
+    }
+}
+
 /// Release builds have no fault points.
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// Release builds have no fault points.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn disk_full_point(_name: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Release builds have no fault points.
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn hang_point(_name: &str) {}
 
 /// Release builds have no fault points.
 #[cfg(not(debug_assertions))]

@@ -370,6 +370,8 @@ impl Store {
         self.ensure_dir()?;
         // The room kept for this write is given back just before it.
         self.release();
+        crate::fault::disk_full_point("disk_full_saving_task")
+            .map_err(|e| io_error("save the task in", &self.dir, &e))?;
         let temp = self.temp_file(task, "writing_task")?;
         temp.persist(self.path_of(&task.id))
             .map_err(|e| io_error("save the task in", &self.dir, &e.error))?;

@@ -415,6 +415,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                     crate::watchdog::late_reply(&Reply::Order {
                         task_id: task.id.clone(),
                     });
+                    crate::fault::hang_point("hang_after_order_answer");
                 }
                 // The last step's values are recorded below with the stage, in one write:
                 // each write is two fsyncs, and the panel waits on the order.
