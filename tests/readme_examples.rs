@@ -1,0 +1,46 @@
+//! The README's examples of request bodies and whole-answer extraction are real: each YAML
+//! block of "Adding a provider" between "**Request bodies.**" and "**Credentials belong" is put
+//! into a provider file as order steps (after the testhost's own create step) and must pass
+//! `vps-provider validate`. A README example that drifts from the format fails here.
+
+mod common;
+
+use common::{fixture, repo_file};
+
+/// The YAML blocks of the README section that starts at `from` and ends at `to`.
+fn yaml_blocks(from: &str, to: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    let start = readme.find(from).expect("the README has the section");
+    let end = start + readme[start..].find(to).expect("the section ends");
+    readme[start..end]
+        .split("```yaml\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_readme_body_and_answer_examples_validate() {
+    let blocks = yaml_blocks("**Request bodies.**", "**Credentials belong");
+    assert_eq!(blocks.len(), 2, "the section shows bodies and extraction");
+    let dir = tempfile::tempdir().unwrap();
+    for block in blocks {
+        let steps: String = block.lines().map(|line| format!("    {line}\n")).collect();
+        let yaml = fixture("providers/testhost.yaml")
+            .replace("  image: rocky-9\n", "  image: rocky-9\n  note: \"\"\n")
+            .replace(
+                "        root_password: $.root_password\n  hoster_id:",
+                &format!("        root_password: $.root_password\n{steps}  hoster_id:"),
+            );
+        assert!(yaml.contains(&steps), "the example went into the order");
+        let path = dir.path().join("testhost.yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
+        assert!(
+            output.status.success(),
+            "the README example does not validate:\n{block}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
