@@ -14,7 +14,7 @@ PACKAGES=${1:-target/packages}
 NAME=vps-provider
 # Every run of the binary stays on this machine: no hoster is ever reached from this test.
 export VPS_PROVIDER_BASE_URL=http://127.0.0.1:9 VPS_PROVIDER_SSH_CHECK=off
-unset VPS_PROVIDER_DIR VPS_PROVIDER_SECRETS VPS_PROVIDER_STATE_DIR VPS_PROVIDER_LOG
+unset VPS_PROVIDER_DIR VPS_PROVIDER_SECRETS VPS_PROVIDER_STATE_DIR VPS_PROVIDER_LOG_DIR
 
 checks=0
 ok() { checks=$((checks + 1)); printf '  ok  %s\n' "$*"; }

@@ -66,6 +66,12 @@ pub fn secrets_template(plan: &Plan) -> String {
             }
         }
     }
+    text.push_str(&format!(
+        "\n# A trace of every run (secrets hidden), a file in {}/: uncomment to keep one.\n# {}={}.log\n",
+        crate::site::DEFAULT_LOG_DIR,
+        crate::site::LOG_KEY,
+        plan.name
+    ));
     text
 }
 
