@@ -284,10 +284,7 @@ fn an_order_of_two_requests_and_a_status_of_two_calls() {
 
 #[test]
 fn a_bought_server_reaches_the_panel_even_when_a_later_step_fails() {
-    let yaml = fixture("providers/testhost.yaml").replace(
-        "        root_password: $.root_password\n",
-        "        root_password: $.root_password\n    - request:\n        method: POST\n        path: \"/servers/{{saved.server_id}}/actions/poweron\"\n",
-    );
+    let yaml = common::testhost_with_poweron_step();
     let mut server = Server::new();
     let plugin = with_yaml(&server, &yaml);
     order_ok(&mut server);

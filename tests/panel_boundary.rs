@@ -155,12 +155,7 @@ fn polled_password_yaml(status_extra: &str) -> String {
 fn ordered(yaml: &str) -> (ServerGuard, Plugin, String) {
     let mut server = Server::new();
     let plugin = Plugin::new("testhost", yaml, &server.url()).secrets(&format!("token={TOKEN}\n"));
-    server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
-        .expect(1)
-        .create();
+    common::creates_server_42(&mut server, 1);
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
     (server, plugin, task_id)
 }

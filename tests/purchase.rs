@@ -170,18 +170,10 @@ fn sigint_and_sighup_during_the_purchase_wait_too() {
 
 #[test]
 fn a_later_step_that_fails_leaves_the_hoster_id_recorded() {
-    let yaml = fixture("providers/testhost.yaml").replace(
-        "        root_password: $.root_password\n",
-        "        root_password: $.root_password\n    - request:\n        method: POST\n        path: \"/servers/{{saved.server_id}}/actions/poweron\"\n",
-    );
+    let yaml = common::testhost_with_poweron_step();
     let mut server = Server::new();
     let plugin = Plugin::new("testhost", &yaml, &server.url()).secrets("token=tok-purchase-1\n");
-    server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
-        .expect(1)
-        .create();
+    common::creates_server_42(&mut server, 1);
     server
         .mock("POST", "/servers/42/actions/poweron")
         .with_status(500)
@@ -224,12 +216,7 @@ fn a_run_stuck_after_the_purchase_still_hands_out_its_task() {
 fn a_bought_server_whose_record_cannot_be_saved_reaches_the_panel_and_stderr() {
     let mut server = Server::new();
     let plugin = testhost(&server.url());
-    let create = server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
-        .expect(1)
-        .create();
+    let create = common::creates_server_42(&mut server, 1);
     // Every save after the purchase fails as on a full disk.
     let output = plugin
         .command(&["order", "1"])

@@ -20,12 +20,7 @@ fn ordered() -> (ServerGuard, Mock, Plugin, String) {
         &server.url(),
     )
     .secrets("token=tok-trust-1\n");
-    let create = server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
-        .expect(1)
-        .create();
+    let create = common::creates_server_42(&mut server, 1);
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
     (server, create, plugin, task_id)
 }

@@ -662,3 +662,23 @@ pub fn fetching(base_url: &str, deadline: u64, max_bytes: u64) -> Plugin {
     .replace("deadline_seconds: 3", &format!("deadline_seconds: {deadline}"));
     Plugin::new("testhost", &yaml, base_url).secrets("token=tok-limits-123\n")
 }
+
+/// The testhost's create, answered: server 42 with its root password, `expected` times.
+pub fn creates_server_42(server: &mut mockito::Server, expected: usize) -> mockito::Mock {
+    server
+        .mock("POST", "/servers")
+        .with_status(201)
+        .with_body(
+            serde_json::json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string(),
+        )
+        .expect(expected)
+        .create()
+}
+
+/// testhost.yaml with a second order step after the create: `POST /servers/{id}/actions/poweron`.
+pub fn testhost_with_poweron_step() -> String {
+    fixture("providers/testhost.yaml").replace(
+        "        root_password: $.root_password\n",
+        "        root_password: $.root_password\n    - request:\n        method: POST\n        path: \"/servers/{{saved.server_id}}/actions/poweron\"\n",
+    )
+}
