@@ -9,7 +9,7 @@
 //! ever written down.
 //!
 //! The cache lives in the task folder, so it is read and written only when the task store
-//! trusts that folder ([`Store::check_trusted`]), and never through a symlink: a menu planted
+//! trusts that folder (`Store::check_trusted`), and never through a symlink: a menu planted
 //! there would set the vars of the next order.
 
 use crate::state::{Store, now_secs};
