@@ -392,7 +392,7 @@ impl Compiler<'_> {
     fn check_variables(&mut self, at: &YamlPath, text: &str) {
         if text.contains("{{") {
             for problem in variables::check(text, &Scope::at(&self.declared, at)) {
-                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `config`, `task`, `saved`, `polled`: see the README");
+                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `also`, `combine`, `config`, `task`, `saved`, `polled`: see the README");
             }
         }
     }
@@ -775,7 +775,7 @@ impl Compiler<'_> {
                 self.items(at.key("items"), items),
             ),
             (None, Some(_), None) => {
-                self.problem(&at, "`request` needs `items`: where the list is in the answer", "e.g. `items: $.regions[*]`");
+                self.problem(&at, format!("`combine.{name}.request` needs `items`: where the list is in the answer"), "e.g. `items: $.regions[*]`");
                 ListPlan::Written(Vec::new())
             }
             _ => {
