@@ -10,7 +10,9 @@ use crate::error::Result;
 use crate::extract;
 use crate::ids;
 use crate::menu_cache::MenuCache;
-use crate::plan::{AlsoPlan, ConfigsPlan, FetchPlan, ItemsPlan, ListPlan, Query, RequestPlan, Vars};
+use crate::plan::{
+    AlsoPlan, ConfigsPlan, FetchPlan, ItemsPlan, ListPlan, Query, RequestPlan, Vars,
+};
 use crate::runner::{CallError, Runner, with_query};
 use crate::site::Site;
 use crate::state::Store;
@@ -100,11 +102,7 @@ fn render_vars(runner: &Runner, vars: &Vars, context: &Value) -> Result<Map<Stri
 }
 
 /// Fetches the plan list and the lists joined or combined with it, and makes the menu.
-fn fetch_menu(
-    runner: &mut Runner,
-    fetch: &FetchPlan,
-    base: &Value,
-) -> Result<Vec<ResolvedConfig>> {
+fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Vec<ResolvedConfig>> {
     let plans = plan_list(runner, fetch, base)?;
     let joins = fetch
         .also
@@ -116,9 +114,10 @@ fn fetch_menu(
         .iter()
         .map(|combine| match &combine.list {
             ListPlan::Written(list) => Ok((combine.name.as_str(), list.clone())),
-            ListPlan::Fetched(request, items) => {
-                Ok((combine.name.as_str(), fetch_list(runner, request, items, base)?))
-            }
+            ListPlan::Fetched(request, items) => Ok((
+                combine.name.as_str(),
+                fetch_list(runner, request, items, base)?,
+            )),
         })
         .collect::<Result<Vec<_>>>()?;
     let mut menu = Menu {
@@ -212,7 +211,12 @@ fn items_of(runner: &Runner, items: &ItemsPlan, answer: &Value) -> Result<Vec<Va
                     ),
                     Value::Null => {}
                     other => {
-                        return Err(shape_error(query, other, "an object keyed by name", "`entries` is for `{\"name\": {...}, ...}`; for a list write `items: $.path[*]`"));
+                        return Err(shape_error(
+                            query,
+                            other,
+                            "an object keyed by name",
+                            "`entries` is for `{\"name\": {...}, ...}`; for a list write `items: $.path[*]`",
+                        ));
                     }
                 }
             }
@@ -224,7 +228,12 @@ fn items_of(runner: &Runner, items: &ItemsPlan, answer: &Value) -> Result<Vec<Va
                     Value::Object(_) => elements.push(found.clone()),
                     Value::Null => {}
                     other => {
-                        return Err(shape_error(query, other, "an object or an array of them", "`one_or_many` names the element itself (`$.doc.elem`), not a field of it"));
+                        return Err(shape_error(
+                            query,
+                            other,
+                            "an object or an array of them",
+                            "`one_or_many` names the element itself (`$.doc.elem`), not a field of it",
+                        ));
                     }
                 }
             }
@@ -246,7 +255,11 @@ fn kind(value: &Value) -> &'static str {
 }
 
 /// An `also` list by key: a hash map, so that joining is one look-up per plan.
-fn join_table(runner: &mut Runner, also: &AlsoPlan, base: &Value) -> Result<HashMap<String, Value>> {
+fn join_table(
+    runner: &mut Runner,
+    also: &AlsoPlan,
+    base: &Value,
+) -> Result<HashMap<String, Value>> {
     let elements = fetch_list(runner, &also.request, &also.items, base)?;
     let mut table = HashMap::with_capacity(elements.len());
     let mut context = base.clone();

@@ -766,7 +766,11 @@ impl Compiler<'_> {
         let list = match (&combine.list, &combine.request, &combine.items) {
             (Some(list), None, None) => {
                 if list.is_empty() {
-                    self.problem(&at.key("list"), "the list is empty: no plan would be offered", "write at least one element, or leave this list out");
+                    self.problem(
+                        &at.key("list"),
+                        "the list is empty: no plan would be offered",
+                        "write at least one element, or leave this list out",
+                    );
                 }
                 ListPlan::Written(list.clone())
             }
@@ -775,7 +779,13 @@ impl Compiler<'_> {
                 self.items(at.key("items"), items),
             ),
             (None, Some(_), None) => {
-                self.problem(&at, format!("`combine.{name}.request` needs `items`: where the list is in the answer"), "e.g. `items: $.regions[*]`");
+                self.problem(
+                    &at,
+                    format!(
+                        "`combine.{name}.request` needs `items`: where the list is in the answer"
+                    ),
+                    "e.g. `items: $.regions[*]`",
+                );
                 ListPlan::Written(Vec::new())
             }
             _ => {

@@ -65,7 +65,9 @@ impl Scope {
             (Some(Segment::Key(k)), Some(Segment::Index(i))) if k == "steps" => Some(*i),
             _ => None,
         };
-        let sends = at.0.iter().any(|s| matches!(s, Segment::Key(k) if k == "request"));
+        let sends =
+            at.0.iter()
+                .any(|s| matches!(s, Segment::Key(k) if k == "request"));
         let roots: &'static [&'static str] = match (key(0), key(1)) {
             ("configs", "fetch") if sends => &["settings", "secrets"],
             // An `also` list's key is made from its own element, before any plan is seen.
@@ -376,6 +378,23 @@ mod tests {
             .key("request");
         assert!(problems("{{saved.action_id}}", &status_step).is_empty());
         assert!(problems("{{polled.state}}", &status_step)[0].contains("earlier"));
+    }
+
+    #[test]
+    fn block_variables_need_a_block() {
+        let fetch = YamlPath::root().key("configs").key("fetch").key("id");
+        assert!(problems("{{@key}}", &fetch)[0].contains("only inside an `#each`"));
+        assert!(problems("{{concat @index item.x}}", &fetch)[0].contains("`@index`"));
+        assert!(problems("{{#each item.x}}{{@key}}{{@index}}{{/each}}", &fetch).is_empty());
+        assert!(problems("{{also.prices.x}}{{combine.region}}", &fetch).is_empty());
+        let request = YamlPath::root()
+            .key("configs")
+            .key("fetch")
+            .key("also")
+            .key("prices")
+            .key("request")
+            .key("path");
+        assert!(problems("{{item.x}}", &request)[0].contains("not a variable here"));
     }
 
     #[test]

@@ -131,13 +131,22 @@ fn billmanager_menu(answer: &str) -> Vec<(String, String)> {
 fn one_element_is_one_plan_and_an_array_is_many() {
     assert_eq!(
         billmanager_menu("pricelist-one.json"),
-        [pair("277", "VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month")]
+        [pair(
+            "277",
+            "VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"
+        )]
     );
     assert_eq!(
         billmanager_menu("pricelist-many.json"),
         [
-            pair("277", "VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"),
-            pair("278", "VDS-2 (2 CPU, 4 GB RAM, 40 GB SSD), 890.00 RUB/month"),
+            pair(
+                "277",
+                "VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"
+            ),
+            pair(
+                "278",
+                "VDS-2 (2 CPU, 4 GB RAM, 40 GB SSD), 890.00 RUB/month"
+            ),
         ]
     );
 }
@@ -208,7 +217,10 @@ fn a_combination_is_ordered_with_its_own_vars() {
     task_id(&run);
     create.assert();
     let body = received_json(&received);
-    assert_eq!((&body["plan"], &body["location"]), (&json!("cpx22"), &json!("nbg1")));
+    assert_eq!(
+        (&body["plan"], &body["location"]),
+        (&json!("cpx22"), &json!("nbg1"))
+    );
 }
 
 #[test]
@@ -246,11 +258,23 @@ fn validate_finds_misused_menu_keys_with_their_place() {
     );
     let (stdout, file) = validate(&broken);
     for (says, line_col) in [
-        ("`items` needs exactly one of `entries` and `one_or_many`", "19:5"),
-        ("`combine.location` needs exactly one of `list` and `request`", "27:7"),
+        (
+            "`items` needs exactly one of `entries` and `one_or_many`",
+            "19:5",
+        ),
+        (
+            "`combine.location` needs exactly one of `list` and `request`",
+            "27:7",
+        ),
         ("`combine.image.request` needs `items`", "28:7"),
-        ("`also.prises.prices` names `also.prises`, which is not declared (name it under `configs.fetch.also:`); did you mean `prices`?", "29:5"),
-        ("`combine.locaton`, which is not declared (name it under `configs.fetch.combine:`); did you mean `location`?", "29:5"),
+        (
+            "`also.prises.prices` names `also.prises`, which is not declared (name it under `configs.fetch.also:`); did you mean `prices`?",
+            "29:5",
+        ),
+        (
+            "`combine.locaton`, which is not declared (name it under `configs.fetch.combine:`); did you mean `location`?",
+            "29:5",
+        ),
         ("`@key` exists only inside an `#each` block", "30:5"),
     ] {
         assert!(
@@ -283,5 +307,32 @@ fn key_inside_each_passes_validate() {
     assert_eq!(
         descrs(run.ok())[0].1,
         "DEV1-S: 2 vCPU, 2 GB RAM, 6.42 EUR/month, l_ssd"
+    );
+}
+
+#[test]
+fn key_outside_each_is_a_validate_error_at_its_place() {
+    let yaml =
+        common::fetching_testhost_yaml().replace("id: \"{{item.name}}\"", "id: \"{{@key}}\"");
+    let (stdout, file) = validate(&yaml);
+    assert!(
+        stdout.contains("`@key` exists only inside an `#each` block")
+            && stdout.contains("use `item.key`")
+            && stdout.contains(&format!("{file}:20:5")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_misspelt_shape_is_named_with_a_suggestion() {
+    let (stdout, file) = validate(&provider(&SCALEWAY.replace(
+        "items: { entries: $.servers }\n    also",
+        "items: { entrys: $.servers }\n    also",
+    )));
+    assert!(
+        stdout.contains("unknown key `entrys`")
+            && stdout.contains("did you mean `entries`?")
+            && stdout.contains(&format!("{file}:19:14")),
+        "{stdout}"
     );
 }
