@@ -336,3 +336,48 @@ fn a_misspelt_shape_is_named_with_a_suggestion() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_menu_of_100000_plans_keyed_by_name_joins_100000_prices_in_one_pass() {
+    // A join that scanned the prices for every plan would be 10^10 comparisons here, far
+    // past the deadline; a hash map makes it one look-up per plan.
+    let count = 100_000;
+    let plans: Vec<String> = (0..count)
+        .map(|i| format!(r#""p{i}":{{"ncpus":2}}"#))
+        .collect();
+    let prices: Vec<String> = (0..count)
+        .map(|i| format!(r#"{{"plan":"p{i}","eur":{i}}}"#))
+        .collect();
+    let mut server = Server::new();
+    get_once(
+        &mut server,
+        "/plans",
+        200,
+        &format!(r#"{{"servers":{{{}}}}}"#, plans.join(",")),
+    );
+    get_once(
+        &mut server,
+        "/prices",
+        200,
+        &format!(r#"{{"prices":[{}]}}"#, prices.join(",")),
+    );
+    let configs = r#"  fetch:
+    request: { path: /plans }
+    items: { entries: $.servers }
+    also:
+      price: { request: { path: /prices }, items: "$.prices[*]", key: "{{item.plan}}", match: "{{item.key}}" }
+    id: "{{item.key}}"
+    descr: "{{item.key}} {{also.price.eur}} EUR"
+    vars: { plan: "{{item.key}}", region: fsn1 }
+"#;
+    let yaml = provider(configs).replace("deadline_seconds: 3", "deadline_seconds: 120");
+    let run = Plugin::new("testhost", &yaml, &server.url())
+        .secrets(SECRETS)
+        .run(&["configs"]);
+    let menu = run.ok()["configurations"].as_array().unwrap();
+    assert_eq!(menu.len(), count);
+    assert_eq!(
+        menu[count - 1]["descr"],
+        format!("p{} {} EUR", count - 1, count - 1)
+    );
+}
