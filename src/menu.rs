@@ -114,10 +114,13 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
         .iter()
         .map(|combine| match &combine.list {
             ListPlan::Written(list) => Ok((combine.name.as_str(), list.clone())),
-            ListPlan::Fetched(request, items) => Ok((
-                combine.name.as_str(),
-                fetch_list(runner, request, items, base)?,
-            )),
+            ListPlan::Fetched(fetched) => {
+                let (request, items) = &**fetched;
+                Ok((
+                    combine.name.as_str(),
+                    fetch_list(runner, request, items, base)?,
+                ))
+            }
         })
         .collect::<Result<Vec<_>>>()?;
     let mut menu = Menu {

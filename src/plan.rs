@@ -141,7 +141,7 @@ pub struct AlsoPlan {
 #[derive(Debug)]
 pub enum ListPlan {
     Written(Vec<Value>),
-    Fetched(RequestPlan, ItemsPlan),
+    Fetched(Box<(RequestPlan, ItemsPlan)>),
 }
 
 /// A list offered with every plan.
@@ -774,10 +774,10 @@ impl Compiler<'_> {
                 }
                 ListPlan::Written(list.clone())
             }
-            (None, Some(request), Some(items)) => ListPlan::Fetched(
+            (None, Some(request), Some(items)) => ListPlan::Fetched(Box::new((
                 self.list_request(at.key("request"), request),
                 self.items(at.key("items"), items),
-            ),
+            ))),
             (None, Some(_), None) => {
                 self.problem(
                     &at,

@@ -381,3 +381,36 @@ fn a_menu_of_100000_plans_keyed_by_name_joins_100000_prices_in_one_pass() {
         format!("p{} {} EUR", count - 1, count - 1)
     );
 }
+
+#[test]
+fn a_combined_list_may_come_from_a_request() {
+    let mut server = Server::new();
+    let (plans, prices) = hetzner_mocks(&mut server);
+    let locations = get_once(
+        &mut server,
+        "/locations",
+        200,
+        &hoster_fixture("hetzner", "locations.json"),
+    );
+    let configs = HETZNER
+        .replace(
+            "location: { list: [fsn1, nbg1] }",
+            "location: { request: { path: /locations }, items: \"$.locations[*]\" }",
+        )
+        .replace("combine.location", "combine.location.name")
+        .replace(
+            ", {{combine.location.name}}\"",
+            ", {{combine.location.city}}\"",
+        );
+    let run = plugin(&server, &configs).run(&["configs"]);
+    plans.assert();
+    prices.assert();
+    locations.assert();
+    assert_eq!(
+        descrs(run.ok())[..2],
+        [
+            pair("cx23.fsn1", "cx23, 2 vCPU, 4.15 EUR/month, Falkenstein"),
+            pair("cx23.nbg1", "cx23, 2 vCPU, 4.15 EUR/month, Nuremberg"),
+        ]
+    );
+}
