@@ -203,11 +203,13 @@ pub struct FetchConfigs {
     /// (`$.server_types[*]`), `{ entries: $.servers }` for plans keyed by name, or
     /// `{ one_or_many: $.doc.elem }` for an answer that drops the list around a single plan.
     pub items: Items,
-    /// Template over `item`; a plan is kept when it renders to anything but empty,
-    /// `false`, `0` or `null`.
+    /// Template over `item` (and `also`, `combine`); a plan is kept when it renders to
+    /// anything but empty, `false`, `0` or `null`.
     #[serde(default)]
     pub filter: Option<String>,
-    /// Template of the config id from `item`.
+    /// Template of the config id from `item` (and `combine`): it must be unique and stable
+    /// across refreshes, e.g. `"{{item.id}}"` or, for plans named and offered per region,
+    /// `"{{item.key}}.{{combine.region}}"`. The panel sorts ids as numbers: prefer digits.
     pub id: String,
     /// Template of the line shown to people, from `item`.
     pub descr: String,

@@ -4,7 +4,10 @@
 //! Rules: the menu is linear in its size: `also` lists are hash maps looked up once per plan,
 //! and ids are checked for duplicates with a hash set; every list is read with `GET`, once per
 //! menu; a list that does not have the shape `items` says is an error at `items`, never a
-//! menu made of the wrong values.
+//! menu made of the wrong values. Ids are what the `id` template makes of the plan (and of
+//! its combination): they must be safe ([`crate::ids`]) and unique, and stay stable across
+//! refreshes as long as the hoster's names do; a name such as `DEV1-S.fr-par-1` is a safe id
+//! but the panel sorts ids as numbers, so a hoster's numeric id is preferred where it has one.
 
 use crate::error::Result;
 use crate::extract;
@@ -124,7 +127,7 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
         })
         .collect::<Result<Vec<_>>>()?;
     let mut menu = Menu {
-        runner,
+        runner: &*runner,
         fetch,
         joins,
         configs: Vec::with_capacity(plans.len()),
@@ -287,7 +290,7 @@ fn join_table(
 
 /// The menu being made: every plan and combination that passes the filter, ids checked.
 struct Menu<'r, 'b> {
-    runner: &'r mut Runner<'b>,
+    runner: &'r Runner<'b>,
     fetch: &'r FetchPlan,
     joins: Vec<HashMap<String, Value>>,
     configs: Vec<ResolvedConfig>,
@@ -310,7 +313,7 @@ impl Menu<'_, '_> {
 
     /// Adds the plan (and combination) in `context`, with its `also` elements.
     fn add(&mut self, context: &mut Value) -> Result<()> {
-        let (runner, fetch) = (&*self.runner, self.fetch);
+        let (runner, fetch) = (self.runner, self.fetch);
         let plan = &runner.bound.plan;
         for (also, table) in fetch.also.iter().zip(&self.joins) {
             let key = runner.render(&also.matches, context)?;
