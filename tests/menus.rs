@@ -253,6 +253,7 @@ fn validate_finds_misused_menu_keys_with_their_place() {
         &HETZNER
             .replace("{{combine.location}}\"\n    descr", "{{@key}}\"\n    descr")
             .replace("also.prices.prices 'location' combine.location)}}1", "also.prises.prices 'location' combine.locaton)}}1")
+            .replace("request: { path: /pricing }", "request: { method: POST, path: /pricing }")
             .replace("      location: { list: [fsn1, nbg1] }", "      location: { list: [fsn1], request: { path: /locations } }\n      image: { request: { path: /images } }")
             .replace("    items: \"$.server_types[?@.architecture == 'x86']\"", "    items: { entries: $.server_types, one_or_many: $.server_types }"),
     );
@@ -262,6 +263,7 @@ fn validate_finds_misused_menu_keys_with_their_place() {
             "`items` needs exactly one of `entries` and `one_or_many`",
             "19:5",
         ),
+        ("the menu's lists must be read with GET", "22:20"),
         (
             "`combine.location` needs exactly one of `list` and `request`",
             "27:7",
