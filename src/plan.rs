@@ -752,9 +752,29 @@ impl Compiler<'_> {
         }
     }
 
+    /// A list's name becomes a template path (`also.NAME`): a plain word, or it cannot be read.
+    fn list_name(&mut self, at: &YamlPath, root: &str, name: &str) -> String {
+        let mut chars = name.chars();
+        let plain = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            self.problem(
+                at,
+                format!(
+                    "`{root}.{}` cannot be named in a template",
+                    ids::shown(name)
+                ),
+                "name the list with letters, digits and `_`, starting with a letter",
+            );
+        }
+        name.to_owned()
+    }
+
     fn also(&mut self, at: YamlPath, name: &str, also: &manifest::Also) -> AlsoPlan {
         AlsoPlan {
-            name: name.to_owned(),
+            name: self.list_name(&at, "also", name),
             request: self.list_request(at.key("request"), &also.request),
             items: self.items(at.key("items"), &also.items),
             key: self.text(at.key("key"), &also.key),
@@ -794,7 +814,7 @@ impl Compiler<'_> {
             }
         };
         CombinePlan {
-            name: name.to_owned(),
+            name: self.list_name(&at, "combine", name),
             list,
         }
     }

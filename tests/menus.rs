@@ -255,6 +255,7 @@ fn validate_finds_misused_menu_keys_with_their_place() {
             .replace("also.prices.prices 'location' combine.location)}}1", "also.prises.prices 'location' combine.locaton)}}1")
             .replace("request: { path: /pricing }", "request: { method: POST, path: /pricing }")
             .replace("      location: { list: [fsn1, nbg1] }", "      location: { list: [fsn1], request: { path: /locations } }\n      image: { request: { path: /images } }")
+            .replace("      image: { request: { path: /images } }", "      image: { request: { path: /images } }\n      os.version: { list: [9] }")
             .replace("    items: \"$.server_types[?@.architecture == 'x86']\"", "    items: { entries: $.server_types, one_or_many: $.server_types }"),
     );
     let (stdout, file) = validate(&broken);
@@ -264,6 +265,7 @@ fn validate_finds_misused_menu_keys_with_their_place() {
             "19:5",
         ),
         ("the menu's lists must be read with GET", "22:20"),
+        ("`combine.os.version` cannot be named in a template", "29:7"),
         (
             "`combine.location` needs exactly one of `list` and `request`",
             "27:7",
@@ -271,13 +273,13 @@ fn validate_finds_misused_menu_keys_with_their_place() {
         ("`combine.image.request` needs `items`", "28:7"),
         (
             "`also.prises.prices` names `also.prises`, which is not declared (name it under `configs.fetch.also:`); did you mean `prices`?",
-            "29:5",
+            "30:5",
         ),
         (
             "`combine.locaton`, which is not declared (name it under `configs.fetch.combine:`); did you mean `location`?",
-            "29:5",
+            "30:5",
         ),
-        ("`@key` exists only inside an `#each` block", "30:5"),
+        ("`@key` exists only inside an `#each` block", "31:5"),
     ] {
         assert!(
             stdout.contains(says) && stdout.contains(&format!("{file}:{line_col}")),
