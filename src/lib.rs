@@ -13,6 +13,7 @@ pub mod files;
 pub mod http;
 pub mod ids;
 pub mod manifest;
+pub mod menu;
 pub mod menu_cache;
 pub mod ops;
 pub mod panel_safe;

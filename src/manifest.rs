@@ -199,19 +199,32 @@ pub struct FetchConfigs {
     /// How to get the next page, when the list is paginated.
     #[serde(default)]
     pub pages: Option<Pages>,
-    /// JSONPath of the plans in the answer, e.g. `$.server_types[*]`.
-    pub items: String,
-    /// Template over `item`; a plan is kept when it renders to anything but empty,
-    /// `false`, `0` or `null`.
+    /// Where the plans are in the answer: a JSONPath whose every match is a plan
+    /// (`$.server_types[*]`), `{ entries: $.servers }` for plans keyed by name, or
+    /// `{ one_or_many: $.doc.elem }` for an answer that drops the list around a single plan.
+    pub items: Items,
+    /// Template over `item` (and `also`, `combine`); a plan is kept when it renders to
+    /// anything but empty, `false`, `0` or `null`.
     #[serde(default)]
     pub filter: Option<String>,
-    /// Template of the config id from `item`.
+    /// Template of the config id from `item` (and `combine`): it must be unique and stable
+    /// across refreshes, e.g. `"{{item.id}}"` or, for plans named and offered per region,
+    /// `"{{item.key}}.{{combine.region}}"`. The panel sorts ids as numbers: prefer digits.
     pub id: String,
     /// Template of the line shown to people, from `item`.
     pub descr: String,
     /// Values the order request needs, rendered from `item` (`{{config.NAME}}`).
     #[serde(default)]
     pub vars: IndexMap<String, Value>,
+    /// Other lists joined to each plan by key, by name: `also.NAME` in `filter`, `id`,
+    /// `descr` and `vars` is the element of that list whose `key` equals the plan's `match`
+    /// (`null` when none does). For prices, images or regions that live in other endpoints.
+    #[serde(default)]
+    pub also: IndexMap<String, Also>,
+    /// Lists to offer every plan with, by name: each plan is offered once per element of
+    /// each list (plan × region × ...), and templates read that element as `combine.NAME`.
+    #[serde(default)]
+    pub combine: IndexMap<String, Combine>,
     /// Minutes a fetched menu is reused before the hoster is asked again (default 10, at most
     /// 1440; 0 asks every time), so opening the order wizard does not wait on the hoster.
     #[serde(default)]
@@ -220,6 +233,65 @@ pub struct FetchConfigs {
     /// (default 1440, a day; at most 10080; 0 never).
     #[serde(default)]
     pub stale_minutes: Option<u64>,
+}
+
+/// Where the elements of a list are in an answer.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Items {
+    /// JSONPath whose every match is one element, e.g. `$.server_types[*]`.
+    Path(String),
+    /// The path names a value of a known shape.
+    Shaped(ItemsShape),
+}
+
+/// A JSONPath and the shape of the value it names: exactly one of the keys.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemsShape {
+    /// JSONPath of an object keyed by name (`{"DEV1-S": {...}, "GP1-XS": {...}}`): each
+    /// entry is one element, seen as `item.key` (the name) and `item.value` (what it holds).
+    #[serde(default)]
+    pub entries: Option<String>,
+    /// JSONPath of one element or an array of them (RPC answers such as BILLmanager's
+    /// `out=json` give a lone element as an object): an object is one element, an array is
+    /// many, nothing or `null` is none.
+    #[serde(default)]
+    pub one_or_many: Option<String>,
+}
+
+/// A list joined to each plan by key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Also {
+    /// The request (`GET`, templates see `settings` and `secrets`) that gives the list;
+    /// sent once per menu.
+    pub request: Request,
+    /// Where the list's elements are in the answer (as in `configs.fetch.items`).
+    pub items: Items,
+    /// Template over `item`, an element of this list: its key, e.g. `"{{item.plan_id}}"`.
+    /// Two elements with the same key are an error.
+    pub key: String,
+    /// Template over the plan (`item`, `combine`): the key of the element it takes, e.g.
+    /// `"{{item.id}}"`.
+    #[serde(rename = "match")]
+    pub matches: String,
+}
+
+/// A list whose every element is offered with every plan: exactly one of `list` and
+/// `request`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Combine {
+    /// The elements written out, e.g. `[fr-par-1, nl-ams-1]`.
+    #[serde(default)]
+    pub list: Option<Vec<Value>>,
+    /// The request (`GET`) that gives the list; sent once per menu.
+    #[serde(default)]
+    pub request: Option<Request>,
+    /// With `request`: where the list's elements are in the answer.
+    #[serde(default)]
+    pub items: Option<Items>,
 }
 
 /// How to follow a paginated list.

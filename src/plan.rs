@@ -181,12 +181,49 @@ pub struct PagesPlan {
     pub max: u32,
 }
 
+/// Where the elements of a list are in an answer (see [`manifest::Items`]).
+#[derive(Debug)]
+pub enum ItemsPlan {
+    /// Every match is one element.
+    Each(Query),
+    /// The match is an object: every entry is one element `{key, value}`.
+    Entries(Query),
+    /// The match is one element (an object) or an array of them.
+    OneOrMany(Query),
+}
+
+/// A list joined to each plan by key.
+#[derive(Debug)]
+pub struct AlsoPlan {
+    pub name: String,
+    pub request: RequestPlan,
+    pub items: ItemsPlan,
+    pub key: Text,
+    pub matches: Text,
+}
+
+/// Where a combined list comes from.
+#[derive(Debug)]
+pub enum ListPlan {
+    Written(Vec<Value>),
+    Fetched(Box<(RequestPlan, ItemsPlan)>),
+}
+
+/// A list offered with every plan.
+#[derive(Debug)]
+pub struct CombinePlan {
+    pub name: String,
+    pub list: ListPlan,
+}
+
 /// Configurations built from a plan list.
 #[derive(Debug)]
 pub struct FetchPlan {
     pub request: RequestPlan,
     pub pages: Option<PagesPlan>,
-    pub items: Query,
+    pub items: ItemsPlan,
+    pub also: Vec<AlsoPlan>,
+    pub combine: Vec<CombinePlan>,
     pub filter: Option<Text>,
     pub id: Text,
     pub descr: Text,
@@ -422,7 +459,7 @@ impl Compiler<'_> {
     fn check_variables(&mut self, at: &YamlPath, text: &str) {
         if text.contains("{{") {
             for problem in variables::check(text, &Scope::at(&self.declared, at)) {
-                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `config`, `task`, `saved`, `polled`: see the README");
+                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `also`, `combine`, `config`, `task`, `saved`, `polled`: see the README");
             }
         }
     }
@@ -852,11 +889,22 @@ impl Compiler<'_> {
                         max: pages.max.unwrap_or(DEFAULT_MAX_PAGES),
                     })
                 });
-                let items = self.query(at.key("items"), &fetch.items);
                 let plan = FetchPlan {
-                    request: self.request(at.key("request"), &fetch.request),
+                    request: self.list_request(at.key("request"), &fetch.request),
                     pages,
-                    items: items.unwrap_or_else(|| placeholder_query(&at)),
+                    items: self.items(at.key("items"), &fetch.items),
+                    also: fetch
+                        .also
+                        .iter()
+                        .map(|(name, also)| self.also(at.key("also").key(name), name, also))
+                        .collect(),
+                    combine: fetch
+                        .combine
+                        .iter()
+                        .map(|(name, combine)| {
+                            self.combine(at.key("combine").key(name), name, combine)
+                        })
+                        .collect(),
                     filter: fetch
                         .filter
                         .as_ref()
@@ -882,15 +930,106 @@ impl Compiler<'_> {
                         ),
                     ),
                 };
-                if plan.request.method != Method::Get {
-                    self.problem(
-                        &at.key("request").key("method"),
-                        "the plan list must be read with GET",
-                        "configs must never change anything at the hoster",
-                    );
-                }
                 ConfigsPlan::Fetch(Box::new(plan))
             }
+        }
+    }
+
+    /// A request of the menu: it must only read.
+    fn list_request(&mut self, at: YamlPath, request: &manifest::Request) -> RequestPlan {
+        let plan = self.request(at, request);
+        if plan.method != Method::Get {
+            self.problem(
+                &plan.at.key("method"),
+                "the menu's lists must be read with GET",
+                "configs must never change anything at the hoster",
+            );
+        }
+        plan
+    }
+
+    fn items(&mut self, at: YamlPath, items: &manifest::Items) -> ItemsPlan {
+        let mut query = |at: YamlPath, text: &str| {
+            self.query(at.clone(), text)
+                .unwrap_or_else(|| placeholder_query(&at))
+        };
+        match items {
+            manifest::Items::Path(text) => ItemsPlan::Each(query(at, text)),
+            manifest::Items::Shaped(shape) => match (&shape.entries, &shape.one_or_many) {
+                (Some(text), None) => ItemsPlan::Entries(query(at.key("entries"), text)),
+                (None, Some(text)) => ItemsPlan::OneOrMany(query(at.key("one_or_many"), text)),
+                _ => {
+                    self.problem(&at, "`items` needs exactly one of `entries` and `one_or_many`", "write `items: $.plans[*]` for a list, `items: { entries: $.servers }` for plans keyed by name, or `items: { one_or_many: $.doc.elem }` for one plan or a list of them");
+                    ItemsPlan::Each(placeholder_query(&at))
+                }
+            },
+        }
+    }
+
+    /// A list's name becomes a template path (`also.NAME`): a plain word, or it cannot be read.
+    fn list_name(&mut self, at: &YamlPath, root: &str, name: &str) -> String {
+        let mut chars = name.chars();
+        let plain = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain {
+            self.problem(
+                at,
+                format!(
+                    "`{root}.{}` cannot be named in a template",
+                    ids::shown(name)
+                ),
+                "name the list with letters, digits and `_`, starting with a letter",
+            );
+        }
+        name.to_owned()
+    }
+
+    fn also(&mut self, at: YamlPath, name: &str, also: &manifest::Also) -> AlsoPlan {
+        AlsoPlan {
+            name: self.list_name(&at, "also", name),
+            request: self.list_request(at.key("request"), &also.request),
+            items: self.items(at.key("items"), &also.items),
+            key: self.text(at.key("key"), &also.key),
+            matches: self.text(at.key("match"), &also.matches),
+        }
+    }
+
+    fn combine(&mut self, at: YamlPath, name: &str, combine: &manifest::Combine) -> CombinePlan {
+        let list = match (&combine.list, &combine.request, &combine.items) {
+            (Some(list), None, None) => {
+                if list.is_empty() {
+                    self.problem(
+                        &at.key("list"),
+                        "the list is empty: no plan would be offered",
+                        "write at least one element, or leave this list out",
+                    );
+                }
+                ListPlan::Written(list.clone())
+            }
+            (None, Some(request), Some(items)) => ListPlan::Fetched(Box::new((
+                self.list_request(at.key("request"), request),
+                self.items(at.key("items"), items),
+            ))),
+            (None, Some(_), None) => {
+                self.problem(
+                    &at,
+                    format!(
+                        "`combine.{name}.request` needs `items`: where the list is in the answer"
+                    ),
+                    "e.g. `items: $.regions[*]`",
+                );
+                ListPlan::Written(Vec::new())
+            }
+            _ => {
+                self.problem(&at, format!("`combine.{name}` needs exactly one of `list` and `request` (with `items`)"), "write `list: [a, b]`, or `request: { path: /regions }` with `items: $.regions[*]`");
+                ListPlan::Written(Vec::new())
+            }
+        };
+        CombinePlan {
+            name: self.list_name(&at, "combine", name),
+            list,
         }
     }
 
@@ -1080,7 +1219,10 @@ fn declared(manifest: &Manifest) -> Declared {
             (None, None) => BTreeSet::new(),
         };
     config.extend(["id".to_owned(), "descr".to_owned()]);
+    let fetch = manifest.configs.fetch.as_deref();
     Declared {
+        also: fetch.map_or_else(BTreeSet::new, |f| names(&mut f.also.keys())),
+        combine: fetch.map_or_else(BTreeSet::new, |f| names(&mut f.combine.keys())),
         settings: names(&mut manifest.settings.keys()),
         secrets: names(&mut manifest.secrets.keys()),
         config,

@@ -33,6 +33,9 @@ pub struct Declared {
     pub saved: Vec<BTreeSet<String>>,
     /// Names extracted by each of `order_status.steps`, in order.
     pub polled: Vec<BTreeSet<String>>,
+    /// The lists of `configs.fetch.also` and `configs.fetch.combine`.
+    pub also: BTreeSet<String>,
+    pub combine: BTreeSet<String>,
 }
 
 /// What a template at some place in the file can see.
@@ -62,8 +65,16 @@ impl Scope {
             (Some(Segment::Key(k)), Some(Segment::Index(i))) if k == "steps" => Some(*i),
             _ => None,
         };
+        let sends =
+            at.0.iter()
+                .any(|s| matches!(s, Segment::Key(k) if k == "request"));
         let roots: &'static [&'static str] = match (key(0), key(1)) {
-            ("configs", "fetch") if key(2) != "request" => &["settings", "secrets", "item"],
+            ("configs", "fetch") if sends => &["settings", "secrets"],
+            // An `also` list's key is made from its own element, before any plan is seen.
+            ("configs", "fetch") if key(2) == "also" && key(4) == "key" => {
+                &["settings", "secrets", "item"]
+            }
+            ("configs", "fetch") => &["settings", "secrets", "item", "also", "combine"],
             ("order" | "cleanup", _) => &["settings", "secrets", "config", "task", "saved"],
             ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
             _ => &["settings", "secrets"],
@@ -80,6 +91,8 @@ impl Scope {
             ("saved", saved),
             ("polled", polled),
             ("task", TASK_FIELDS.iter().map(|f| f.to_string()).collect()),
+            ("also", declared.also.clone()),
+            ("combine", declared.combine.clone()),
         ];
         Scope { roots, names }
     }
@@ -98,6 +111,8 @@ pub struct Uses {
     /// Each path as its names (`["settings", "region"]`) and as written.
     pub variables: Vec<(Vec<String>, String)>,
     pub helpers: Vec<String>,
+    /// Block variables (`@key`, `@index`) used outside every `#each`, as written.
+    pub loose_locals: Vec<String>,
 }
 
 /// What template `text` uses, or `None` when it does not parse (the compiler reports that).
@@ -119,6 +134,12 @@ pub fn check(text: &str, scope: &Scope) -> Vec<String> {
     }
     for (names, raw) in &uses.variables {
         variable(names, raw, scope, &mut problems);
+    }
+    for raw in &uses.loose_locals {
+        problems.push(format!(
+            "`{raw}` exists only inside an `#each` block, and there is none around it here; \
+             for plans keyed by name write `items: {{ entries: $.path }}` and use `item.key`"
+        ));
     }
     problems.dedup();
     problems
@@ -162,6 +183,7 @@ fn helper_use(helper: &HelperTemplate, depth: usize, uses: &mut Uses) {
 
 fn parameter(parameter: &Parameter, depth: usize, uses: &mut Uses) {
     match parameter {
+        Parameter::Path(path @ Path::Local(_)) if depth == 0 => uses.loose_locals.push(raw(path)),
         Parameter::Path(path) => {
             if let Some(names) = top_level(path, depth) {
                 uses.variables.push((names, raw(path)));
@@ -236,6 +258,8 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "config" => "every config must have it in its `vars`",
             "saved" => "extract it in an earlier `order.steps[].extract`",
             "polled" => "extract it in an earlier `order_status.steps[].extract`",
+            "also" => "name it under `configs.fetch.also:`",
+            "combine" => "name it under `configs.fetch.combine:`",
             _ => "task has id, config_id, password and hoster_id",
         };
         problems.push(format!(
@@ -263,6 +287,8 @@ mod tests {
             config: set(&["id", "descr", "plan"]),
             saved: vec![set(&["server_id"]), set(&["action_id"])],
             polled: vec![set(&["state"])],
+            also: set(&["prices"]),
+            combine: set(&["region"]),
         }
     }
 
@@ -352,6 +378,23 @@ mod tests {
             .key("request");
         assert!(problems("{{saved.action_id}}", &status_step).is_empty());
         assert!(problems("{{polled.state}}", &status_step)[0].contains("earlier"));
+    }
+
+    #[test]
+    fn block_variables_need_a_block() {
+        let fetch = YamlPath::root().key("configs").key("fetch").key("id");
+        assert!(problems("{{@key}}", &fetch)[0].contains("only inside an `#each`"));
+        assert!(problems("{{concat @index item.x}}", &fetch)[0].contains("`@index`"));
+        assert!(problems("{{#each item.x}}{{@key}}{{@index}}{{/each}}", &fetch).is_empty());
+        assert!(problems("{{also.prices.x}}{{combine.region}}", &fetch).is_empty());
+        let request = YamlPath::root()
+            .key("configs")
+            .key("fetch")
+            .key("also")
+            .key("prices")
+            .key("request")
+            .key("path");
+        assert!(problems("{{item.x}}", &request)[0].contains("not a variable here"));
     }
 
     #[test]

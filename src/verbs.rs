@@ -7,15 +7,15 @@
 
 use crate::error::{Error, Result};
 use crate::ids;
-use crate::menu_cache::MenuCache;
+use crate::menu::{ResolvedConfig, Stale, configs};
 use crate::panel_safe;
 use crate::password;
-use crate::plan::{self, Bound, ConfigsPlan, FetchPlan, Parts, Vars};
+use crate::plan::{self, Bound, ConfigsPlan, Parts};
 use crate::protocol::TaskStatus;
 use crate::protocol::{Availability, Configuration, Reply, VERBS};
 use crate::reachable;
 use crate::redact;
-use crate::runner::{CallError, Observer, Runner, with_query};
+use crate::runner::{CallError, Observer, Runner};
 use crate::site::Site;
 use crate::state::{Cleanup, Stage, Store, Task};
 use crate::template::{is_truthy, text_of};
@@ -156,182 +156,6 @@ fn availability(bound: &Bound) -> Availability {
         Some(_) => Availability::Disabled,
         None => Availability::Enabled,
     }
-}
-
-/// A configuration with the values its order needs.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ResolvedConfig {
-    pub id: String,
-    pub descr: String,
-    pub vars: Map<String, Value>,
-}
-
-impl ResolvedConfig {
-    /// `config` as templates see it: `id`, `descr` and the vars.
-    fn as_context(&self) -> Map<String, Value> {
-        let mut config = self.vars.clone();
-        config.insert("id".into(), Value::String(self.id.clone()));
-        config.insert("descr".into(), Value::String(self.descr.clone()));
-        config
-    }
-}
-
-/// Whether an old menu may stand in for one the hoster failed to give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stale {
-    /// For the wizard's menu: better an hour-old menu than none.
-    Allowed,
-    /// For an order: the config must be on offer now.
-    Refused,
-}
-
-/// The configurations on offer: the static list, or the plan list fetched and filtered (or
-/// taken from the [`MenuCache`] while it is fresh).
-pub fn configs(runner: &mut Runner, site: &Site, stale: Stale) -> Result<Vec<ResolvedConfig>> {
-    let plan = &runner.bound.plan;
-    let base = Value::Object(runner.base_context());
-    match plan.configs()? {
-        ConfigsPlan::Static(list) => list
-            .iter()
-            .map(|c| {
-                Ok(ResolvedConfig {
-                    id: c.id.clone(),
-                    descr: runner.render(&c.descr, &base)?,
-                    vars: render_vars(runner, &c.vars, &base)?,
-                })
-            })
-            .collect(),
-        ConfigsPlan::Fetch(fetch) if runner.is_dry_run() => fetch_menu(runner, fetch, &base),
-        ConfigsPlan::Fetch(fetch) => {
-            let settings = serde_json::to_string(&runner.bound.settings).unwrap_or_default();
-            let cache = MenuCache::new(
-                Store::new(&site.state_dir, &plan.name),
-                &[&*plan.source.text, &settings, &runner.bound.base_url],
-            );
-            if !fetch.fresh_for.is_zero()
-                && let Some(menu) = cache.get(fetch.fresh_for)
-            {
-                return Ok(menu);
-            }
-            match fetch_menu(runner, fetch, &base) {
-                Ok(menu) => {
-                    cache.put(&menu);
-                    Ok(menu)
-                }
-                Err(error) if stale == Stale::Allowed && !fetch.stale_for.is_zero() => {
-                    cache.get(fetch.stale_for).ok_or(error)
-                }
-                Err(error) => Err(error),
-            }
-        }
-    }
-}
-
-/// A config's vars, filled in.
-fn render_vars(runner: &Runner, vars: &Vars, context: &Value) -> Result<Map<String, Value>> {
-    let plan = &runner.bound.plan;
-    let rendered = plan.templates.render_tree(&vars.tree, context);
-    let rendered = rendered.map_err(|e| {
-        plan.source
-            .error(&vars.at, format!("cannot fill in the vars: {e}"))
-    })?;
-    // A `vars` map renders to a map.
-    Ok(rendered.as_object().cloned().unwrap_or_default())
-}
-
-/// Fetches the plan list, page by page, and makes the menu of it.
-fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Vec<ResolvedConfig>> {
-    let plan = &runner.bound.plan;
-    let first = runner.build(&fetch.request, base)?;
-    let mut outgoing = first.clone();
-    let mut items = Vec::new();
-    for page in 1.. {
-        let answer = match runner.send(&fetch.request, &outgoing) {
-            Err(CallError::NotSent) => break, // a dry run shows the first page only
-            answer => answer?,
-        };
-        items.extend(extract::all(&fetch.items, &answer).into_iter().cloned());
-        let Some(pages) = &fetch.pages else { break };
-        let next = text_of(&extract::first(&pages.next, &answer));
-        if next.is_empty() || next == "false" {
-            break;
-        }
-        if page >= pages.max {
-            return Err(plan
-                .source
-                .error(
-                    &pages.next.at,
-                    format!("the plan list has more than {} pages", pages.max),
-                )
-                .help("raise `pages.max`, or ask for more items per page in the request's query"));
-        }
-        outgoing.url = match &pages.param {
-            Some(param) => with_query(&first.url, param, &next),
-            None => next_page_url(runner, &next).ok_or_else(|| {
-                plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
-                    .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
-            })?,
-        };
-    }
-    let mut configs = Vec::with_capacity(items.len());
-    // Ids seen so far: a menu may hold 100,000 plans, so no scan of the list per plan.
-    let mut ids_seen = std::collections::HashSet::with_capacity(items.len());
-    for item in items {
-        let mut context = base.clone();
-        context["item"] = item;
-        if let Some(filter) = &fetch.filter
-            && !is_truthy(&runner.render(filter, &context)?)
-        {
-            continue;
-        }
-        let id = runner.render(&fetch.id, &context)?;
-        if !ids::is_safe(&id) {
-            return Err(plan
-                .source
-                .error(
-                    &fetch.id.at,
-                    format!(
-                        "the config id `{}` made from a plan is not safe",
-                        ids::shown(&id)
-                    ),
-                )
-                .help(ids::RULE));
-        }
-        let descr = runner.render(&fetch.descr, &context)?;
-        let vars = render_vars(runner, &fetch.vars, &context)?;
-        if !ids_seen.insert(id.clone()) {
-            return Err(plan
-                .source
-                .error(
-                    &fetch.id.at,
-                    format!("two plans make the same config id `{id}`"),
-                )
-                .help("build the id from fields that differ between plans (and regions)"));
-        }
-        configs.push(ResolvedConfig { id, descr, vars });
-    }
-    Ok(configs)
-}
-
-/// A next-page link is followed only under the base URL. A link under the provider file's own
-/// base URL is moved to the one in use, so `$VPS_PROVIDER_BASE_URL` holds for every page.
-fn next_page_url(runner: &Runner, next: &str) -> Option<String> {
-    let in_use = &runner.bound.base_url;
-    let written = &runner.bound.plan.api.base_url;
-    let origin = |url: &str| {
-        let (scheme, rest) = url.split_once("://")?;
-        Some(format!("{scheme}://{}", rest.split('/').next()?))
-    };
-    if next.starts_with('/') {
-        return Some(format!("{}{next}", origin(in_use)?));
-    }
-    [in_use, written].into_iter().find_map(|base| {
-        let base_origin = origin(base)?;
-        let rest = next.strip_prefix(&base_origin)?;
-        let on_base = rest.is_empty() || rest.starts_with('/') || rest.starts_with('?');
-        on_base.then_some(())?;
-        Some(format!("{}{rest}", origin(in_use)?))
-    })
 }
 
 fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {

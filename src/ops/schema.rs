@@ -5,6 +5,7 @@
 use crate::error::{Error, Source};
 use crate::manifest::Manifest;
 use crate::position::YamlPath;
+use jsonschema::ValidationError;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
 use serde_json::Value;
@@ -38,44 +39,66 @@ pub fn problems(source: &Source, document: &Value) -> Vec<Error> {
     };
     validator
         .iter_errors(document)
-        .map(|error| {
-            let mut at = YamlPath::root();
-            for segment in error.instance_path().iter() {
-                at = match segment {
-                    LocationSegment::Property(key) => at.key(&key),
-                    LocationSegment::Index(index) => at.index(index),
-                };
-            }
-            match error.kind() {
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    let allowed = allowed_keys(&schema, error.schema_path().as_str());
-                    let key = unexpected.first().cloned().unwrap_or_default();
-                    let help = crate::suggest::help(&key, allowed.iter().map(String::as_str));
-                    source
-                        .error(&at.key(&key), format!("unknown key `{key}`"))
-                        .help(help)
-                }
-                ValidationErrorKind::Enum { options } => {
-                    let allowed: Vec<String> = options
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|o| o.as_str().map(str::to_owned))
-                        .collect();
-                    let written = error.instance().as_str().unwrap_or_default().to_owned();
-                    source
-                        .error(&at, error.to_string())
-                        .help(crate::suggest::help(
-                            &written,
-                            allowed.iter().map(String::as_str),
-                        ))
-                }
-                _ => source
-                    .error(&at, error.to_string())
-                    .help("see schemas/provider.schema.json or the README for this key"),
-            }
-        })
+        .flat_map(|error| problem(source, &schema, &error))
         .collect()
+}
+
+/// The problems one schema error stands for. An `anyOf` (an optional section, a key that
+/// takes a text or a map) stands for the errors of the branch that was meant: the one that
+/// failed on more than the value's type, so a misspelt key deep inside is named as such.
+fn problem(source: &Source, schema: &Value, error: &ValidationError) -> Vec<Error> {
+    let mut at = YamlPath::root();
+    for segment in error.instance_path().iter() {
+        at = match segment {
+            LocationSegment::Property(key) => at.key(&key),
+            LocationSegment::Index(index) => at.index(index),
+        };
+    }
+    let only_type = |branch: &Vec<ValidationError>| {
+        branch
+            .iter()
+            .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
+    };
+    vec![match error.kind() {
+        ValidationErrorKind::AnyOf { context } => {
+            let mut meant = context.iter().filter(|branch| !only_type(branch));
+            if let (Some(branch), None) = (meant.next(), meant.next()) {
+                return branch
+                    .iter()
+                    .flat_map(|e| problem(source, schema, e))
+                    .collect();
+            }
+            source
+                .error(&at, error.to_string())
+                .help("see schemas/provider.schema.json or the README for this key")
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let allowed = allowed_keys(schema, error.schema_path().as_str());
+            let key = unexpected.first().cloned().unwrap_or_default();
+            let help = crate::suggest::help(&key, allowed.iter().map(String::as_str));
+            source
+                .error(&at.key(&key), format!("unknown key `{key}`"))
+                .help(help)
+        }
+        ValidationErrorKind::Enum { options } => {
+            let allowed: Vec<String> = options
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|o| o.as_str().map(str::to_owned))
+                .collect();
+            let written = error.instance().as_str().unwrap_or_default().to_owned();
+            source
+                .error(&at, error.to_string())
+                .help(crate::suggest::help(
+                    &written,
+                    allowed.iter().map(String::as_str),
+                ))
+        }
+        _ => source
+            .error(&at, error.to_string())
+            .help("see schemas/provider.schema.json or the README for this key"),
+    }]
 }
 
 /// The keys the schema object that owns `additionalProperties` at `schema_path` allows.
