@@ -44,3 +44,31 @@ fn the_readme_body_and_answer_examples_validate() {
         );
     }
 }
+
+#[test]
+fn the_readme_menu_examples_validate() {
+    let blocks = yaml_blocks("### Menus from the hoster", "## Operator commands");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the section shows an RPC menu and a joined one"
+    );
+    let testhost = fixture("providers/testhost.yaml")
+        .replace("  image: rocky-9\n", "  image: rocky-9\n  zone: fr-par-1\n")
+        .replace("{{config.region}}", "{{settings.region}}");
+    let static_configs =
+        &testhost[testhost.find("configs:").unwrap()..testhost.find("order:").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    for block in blocks {
+        let yaml = testhost.replace(static_configs, &block);
+        let path = dir.path().join("testhost.yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
+        assert!(
+            output.status.success(),
+            "the README example does not validate:\n{block}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
