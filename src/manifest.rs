@@ -30,10 +30,13 @@ pub struct Manifest {
     /// Templates read them as `{{secrets.NAME}}`.
     #[serde(default)]
     pub secrets: IndexMap<String, SecretDecl>,
-    /// Site settings with their defaults (region, image, plan range...). The site's secrets
-    /// file may override any of them with a `name=value` line. Templates read `{{settings.NAME}}`.
+    /// Site settings with their defaults (region, image, plan range...): `region: fsn1`, or
+    /// with a description for the operator, `region: { default: fsn1, description: "..." }`.
+    /// The site's secrets file may override any of them with a `name=value` line; a setting
+    /// whose default is `~` must be set there (an empty `name=` leaves it unset). Templates
+    /// read `{{settings.NAME}}`.
     #[serde(default)]
-    pub settings: IndexMap<String, Value>,
+    pub settings: IndexMap<String, SettingDecl>,
     /// How to talk to the hoster's API.
     pub api: Api,
     /// What the panel may order.
@@ -83,6 +86,46 @@ pub struct SecretDecl {
     /// What the secret is and where the operator gets it.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A site setting: its default as it is (`region: fsn1`), or described (`region: { default:
+/// fsn1, description: "..." }`). A map is the described form only when it has a
+/// `description` and no key but `default`; any other map is a default.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum SettingDecl {
+    Described(DescribedSetting),
+    Plain(Value),
+}
+
+/// A setting with what it is for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribedSetting {
+    /// The default; `~` or left out: the site must set it.
+    #[serde(default)]
+    pub default: Value,
+    /// What the setting is and which values it takes; `install` writes it into the site's
+    /// secrets file as comment lines above the setting.
+    pub description: String,
+}
+
+impl SettingDecl {
+    /// The default value (`null`: none, the site must set it).
+    pub fn default_value(&self) -> &Value {
+        match self {
+            SettingDecl::Described(d) => &d.default,
+            SettingDecl::Plain(v) => v,
+        }
+    }
+
+    /// What the setting is for, when the file says.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            SettingDecl::Described(d) => Some(&d.description),
+            SettingDecl::Plain(_) => None,
+        }
+    }
 }
 
 /// The hoster's API.
