@@ -1260,6 +1260,14 @@ impl Plan {
         self.secret_values.contains(name) || looks_secret(name)
     }
 
+    /// Every setting with its default (`null`: the site must set it).
+    pub fn setting_defaults(&self) -> Map<String, Value> {
+        self.settings
+            .iter()
+            .map(|(name, decl)| (name.clone(), decl.default_value().clone()))
+            .collect()
+    }
+
     /// Adds this site's secrets and settings. A secret that is missing disables the provider
     /// (with the reason); a line of the secrets file that names nothing is an error.
     pub fn bind(self, site: &Site) -> Result<Bound> {
@@ -1270,11 +1278,7 @@ impl Plan {
         }
         let entries = site::read_secrets_file(&site.secrets_file)?;
         let mut secrets = Map::new();
-        let mut settings: Map<String, Value> = self
-            .settings
-            .iter()
-            .map(|(name, decl)| (name.clone(), decl.default_value().clone()))
-            .collect();
+        let mut settings = self.setting_defaults();
         let (mut log, mut ssh_check, mut ssh_port) = (None, true, None);
         for entry in entries {
             if entry.name == site::LOG_KEY {
