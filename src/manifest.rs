@@ -36,7 +36,8 @@ pub struct Manifest {
     /// whose default is `~` must be set there (an empty `name=` leaves it unset). Templates
     /// read `{{settings.NAME}}`.
     #[serde(default)]
-    pub settings: IndexMap<String, SettingDecl>,
+    #[schemars(with = "IndexMap<String, SettingDecl>")]
+    pub settings: IndexMap<String, Value>,
     /// How to talk to the hoster's API.
     pub api: Api,
     /// What the panel may order.
@@ -89,10 +90,10 @@ pub struct SecretDecl {
 }
 
 /// A site setting: its default as it is (`region: fsn1`), or described (`region: { default:
-/// fsn1, description: "..." }`). A map is the described form only when it has a
-/// `description` and no key but `default`; any other map is a default.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
+/// fsn1, description: "..." }`). A map with a `description` key is the described form (so
+/// it may have no key but `default`); any other value, a map or list too, is a default.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
 pub enum SettingDecl {
     Described(DescribedSetting),
     Plain(Value),
@@ -111,6 +112,20 @@ pub struct DescribedSetting {
 }
 
 impl SettingDecl {
+    /// The setting written as `value`: a map with a `description` key is the described form
+    /// (read here, not by serde's `untagged`, which would read a list `[standard, dedicated]`
+    /// as the described form's fields in order). Gives serde's reason when it is not.
+    pub fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Object(map) if map.contains_key("description") => {
+                DescribedSetting::deserialize(value)
+                    .map(SettingDecl::Described)
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(SettingDecl::Plain(value.clone())),
+        }
+    }
+
     /// The default value (`null`: none, the site must set it).
     pub fn default_value(&self) -> &Value {
         match self {

@@ -898,6 +898,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// The settings as declared: plain defaults or described (see [`manifest::SettingDecl`]).
+    fn settings(
+        &mut self,
+        settings: &IndexMap<String, Value>,
+    ) -> IndexMap<String, manifest::SettingDecl> {
+        let mut declared = IndexMap::new();
+        for (name, value) in settings {
+            match manifest::SettingDecl::from_value(value) {
+                Ok(decl) => {
+                    declared.insert(name.clone(), decl);
+                }
+                Err(reason) => self.problem(
+                    &YamlPath::root().key("settings").key(name),
+                    format!("setting `{name}`: {reason}"),
+                    "write `{ default: VALUE, description: \"TEXT\" }`, or the default alone",
+                ),
+            }
+        }
+        declared
+    }
+
     fn reserved_vars(&mut self, at: &YamlPath, vars: &IndexMap<String, Value>) {
         for name in ["id", "descr"] {
             if vars.contains_key(name) {
@@ -1183,6 +1204,7 @@ impl Plan {
                 );
             }
         }
+        let settings = c.settings(&manifest.settings);
         let api = c.api(&manifest.api, parts != Parts::NONE);
         let configs = parts.configs.then(|| c.configs(&manifest.configs));
         let order = parts.order.then(|| OrderPlan {
@@ -1221,7 +1243,7 @@ impl Plan {
             status: manifest.status,
             description: manifest.description,
             secrets: manifest.secrets,
-            settings: manifest.settings,
+            settings,
             api,
             configs,
             order,

@@ -191,3 +191,38 @@ fn a_described_setting_keeps_its_default_and_install_writes_the_description() {
         "{template}"
     );
 }
+
+#[test]
+fn a_list_setting_stays_a_list_and_a_misspelt_description_is_a_validate_error() {
+    let listed = fixture("providers/testhost.yaml")
+        .replace("  image: rocky-9\n", "  image: [rocky-9, alma-9]\n")
+        .replace("\"{{settings.image}}\"", "\"{{settings.image.[1]}}\"");
+    let mut server = Server::new();
+    let bought = server
+        .mock("POST", "/servers")
+        .match_body(mockito::Matcher::PartialJson(json!({"image": "alma-9"})))
+        .with_status(201)
+        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
+        .expect(1)
+        .create();
+    let plugin =
+        Plugin::new("testhost", &listed, &server.url()).secrets(&format!("token={TOKEN}\n"));
+    common::task_id(&plugin.run(&["order", "1"]));
+    bought.assert();
+
+    let misspelt = fixture("providers/testhost.yaml").replace(
+        "  image: rocky-9\n",
+        "  image: { default: rocky-9, description: \"d\", defualt: 1 }\n",
+    );
+    let plugin = Plugin::new("testhost", &misspelt, "http://127.0.0.1:9");
+    let file = plugin.provider_file();
+    let output = plugin.operator(&["validate", file.to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        report.contains("setting `image`: unknown field `defualt`")
+            && report.contains(&format!("--> {}:9:3", file.display())),
+        "{report}"
+    );
+}
