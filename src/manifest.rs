@@ -30,9 +30,13 @@ pub struct Manifest {
     /// Templates read them as `{{secrets.NAME}}`.
     #[serde(default)]
     pub secrets: IndexMap<String, SecretDecl>,
-    /// Site settings with their defaults (region, image, plan range...). The site's secrets
-    /// file may override any of them with a `name=value` line. Templates read `{{settings.NAME}}`.
+    /// Site settings with their defaults (region, image, plan range...): `region: fsn1`, or
+    /// with a description for the operator, `region: { default: fsn1, description: "..." }`.
+    /// The site's secrets file may override any of them with a `name=value` line; a setting
+    /// whose default is `~` must be set there (an empty `name=` leaves it unset). Templates
+    /// read `{{settings.NAME}}`.
     #[serde(default)]
+    #[schemars(with = "IndexMap<String, SettingDecl>")]
     pub settings: IndexMap<String, Value>,
     /// How to talk to the hoster's API.
     pub api: Api,
@@ -83,6 +87,60 @@ pub struct SecretDecl {
     /// What the secret is and where the operator gets it.
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// A site setting: its default as it is (`region: fsn1`), or described (`region: { default:
+/// fsn1, description: "..." }`). A map with a `description` key is the described form (so
+/// it may have no key but `default`); any other value, a map or list too, is a default.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum SettingDecl {
+    Described(DescribedSetting),
+    Plain(Value),
+}
+
+/// A setting with what it is for.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribedSetting {
+    /// The default; `~` or left out: the site must set it.
+    #[serde(default)]
+    pub default: Value,
+    /// What the setting is and which values it takes; `install` writes it into the site's
+    /// secrets file as comment lines above the setting.
+    pub description: String,
+}
+
+impl SettingDecl {
+    /// The setting written as `value`: a map with a `description` key is the described form
+    /// (read here, not by serde's `untagged`, which would read a list `[standard, dedicated]`
+    /// as the described form's fields in order). Gives serde's reason when it is not.
+    pub fn from_value(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Object(map) if map.contains_key("description") => {
+                DescribedSetting::deserialize(value)
+                    .map(SettingDecl::Described)
+                    .map_err(|e| e.to_string())
+            }
+            _ => Ok(SettingDecl::Plain(value.clone())),
+        }
+    }
+
+    /// The default value (`null`: none, the site must set it).
+    pub fn default_value(&self) -> &Value {
+        match self {
+            SettingDecl::Described(d) => &d.default,
+            SettingDecl::Plain(v) => v,
+        }
+    }
+
+    /// What the setting is for, when the file says.
+    pub fn description(&self) -> Option<&str> {
+        match self {
+            SettingDecl::Described(d) => Some(&d.description),
+            SettingDecl::Plain(_) => None,
+        }
+    }
 }
 
 /// The hoster's API.

@@ -337,7 +337,7 @@ pub struct Plan {
     pub status: ProviderStatus,
     pub description: Option<String>,
     pub secrets: IndexMap<String, manifest::SecretDecl>,
-    pub settings: IndexMap<String, Value>,
+    pub settings: IndexMap<String, manifest::SettingDecl>,
     pub api: ApiPlan,
     configs: Option<ConfigsPlan>,
     order: Option<OrderPlan>,
@@ -358,6 +358,10 @@ pub struct Bound {
     pub disabled_because: Option<String>,
     /// The file name of the site's trace log (`log=` in the secrets file), when it has one.
     pub log: Option<String>,
+    /// Whether the SSH check may run: not when the secrets file says `ssh_check=off`.
+    pub ssh_check: bool,
+    /// The port the SSH check knocks on when the secrets file's `ssh_port=` sets one.
+    pub ssh_port: Option<u16>,
 }
 
 /// Reads and compiles the provider file at `path`, for provider `name`.
@@ -1033,6 +1037,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// The settings as declared: plain defaults or described (see [`manifest::SettingDecl`]).
+    fn settings(
+        &mut self,
+        settings: &IndexMap<String, Value>,
+    ) -> IndexMap<String, manifest::SettingDecl> {
+        let mut declared = IndexMap::new();
+        for (name, value) in settings {
+            match manifest::SettingDecl::from_value(value) {
+                Ok(decl) => {
+                    declared.insert(name.clone(), decl);
+                }
+                Err(reason) => self.problem(
+                    &YamlPath::root().key("settings").key(name),
+                    format!("setting `{name}`: {reason}"),
+                    "write `{ default: VALUE, description: \"TEXT\" }`, or the default alone",
+                ),
+            }
+        }
+        declared
+    }
+
     fn reserved_vars(&mut self, at: &YamlPath, vars: &IndexMap<String, Value>) {
         for name in ["id", "descr"] {
             if vars.contains_key(name) {
@@ -1291,16 +1316,18 @@ impl Plan {
                 format!("rename the file to `{written}.yaml` or set `name: {name}`"),
             );
         }
-        for (kind, declared) in [
-            ("secrets", manifest.secrets.contains_key(site::LOG_KEY)),
-            ("settings", manifest.settings.contains_key(site::LOG_KEY)),
-        ] {
-            if declared {
-                c.problem(
-                    &YamlPath::root().key(kind).key(site::LOG_KEY),
-                    format!("`{}` is a reserved name: the secrets file's `{0}=` names the site's trace log", site::LOG_KEY),
-                    "give this one another name",
-                );
+        for (reserved, what) in site::RESERVED {
+            for (kind, declared) in [
+                ("secrets", manifest.secrets.contains_key(*reserved)),
+                ("settings", manifest.settings.contains_key(*reserved)),
+            ] {
+                if declared {
+                    c.problem(
+                        &YamlPath::root().key(kind).key(reserved),
+                        format!("`{reserved}` is a reserved name: the secrets file's `{reserved}=` {what}"),
+                        "give this one another name",
+                    );
+                }
             }
         }
         for (secret, decl) in &manifest.secrets {
@@ -1319,6 +1346,7 @@ impl Plan {
                 );
             }
         }
+        let settings = c.settings(&manifest.settings);
         let api = c.api(&manifest.api, parts != Parts::NONE);
         let configs = parts.configs.then(|| c.configs(&manifest.configs));
         let order = parts.order.then(|| OrderPlan {
@@ -1357,7 +1385,7 @@ impl Plan {
             status: manifest.status,
             description: manifest.description,
             secrets: manifest.secrets,
-            settings: manifest.settings,
+            settings,
             api,
             configs,
             order,
@@ -1396,6 +1424,14 @@ impl Plan {
         self.secret_values.contains(name) || looks_secret(name)
     }
 
+    /// Every setting with its default (`null`: the site must set it).
+    pub fn setting_defaults(&self) -> Map<String, Value> {
+        self.settings
+            .iter()
+            .map(|(name, decl)| (name.clone(), decl.default_value().clone()))
+            .collect()
+    }
+
     /// Adds this site's secrets and settings. A secret that is missing disables the provider
     /// (with the reason); a line of the secrets file that names nothing is an error.
     pub fn bind(self, site: &Site) -> Result<Bound> {
@@ -1406,18 +1442,27 @@ impl Plan {
         }
         let entries = site::read_secrets_file(&site.secrets_file)?;
         let mut secrets = Map::new();
-        let mut settings: Map<String, Value> = self.settings.clone().into_iter().collect();
-        let mut log = None;
+        let mut settings = self.setting_defaults();
+        let (mut log, mut ssh_check, mut ssh_port) = (None, true, None);
         for entry in entries {
             if entry.name == site::LOG_KEY {
                 log = log_name(entry, site)?;
+            } else if entry.name == site::SSH_CHECK_KEY {
+                ssh_check = ssh_check_switch(&entry)?;
+            } else if entry.name == site::SSH_PORT_KEY {
+                ssh_port = ssh_port_number(&entry)?;
             } else if self.secrets.contains_key(&entry.name) {
                 // An empty `token=` (as `install` writes it) is a secret still to be filled in.
                 if !entry.value.is_empty() {
                     redact::register(&entry.value);
                     secrets.insert(entry.name, Value::String(entry.value));
                 }
-            } else if let Some(default) = self.settings.get(&entry.name) {
+            } else if let Some(default) = self.settings.get(&entry.name).map(|d| d.default_value())
+            {
+                // An empty `project=` (as `install` writes it) is a setting still to be chosen.
+                if default.is_null() && entry.value.is_empty() {
+                    continue;
+                }
                 let value = typed_like(default, &entry.value).map_err(|expected| {
                     Error::new(format!("setting `{}` must be {expected}", entry.name))
                         .at(entry.location.clone())
@@ -1495,6 +1540,8 @@ impl Plan {
             settings,
             disabled_because,
             log,
+            ssh_check,
+            ssh_port,
         })
     }
 }
@@ -1524,6 +1571,45 @@ fn log_name(entry: site::Entry, site: &Site) -> Result<Option<String>> {
         .help(format!("write e.g. `{}=vps-provider.log`: a letter or digit, then letters, digits, `_`, `.`, `-` (no `/`), at most {} characters", site::LOG_KEY, ids::MAX_LEN)));
     }
     Ok(Some(entry.value))
+}
+
+/// The secrets file's `ssh_check=` line: `off` (or `0`, `false`, `no`) turns the SSH check
+/// off, `on` (or `1`, `true`, `yes`, or empty) leaves it on.
+fn ssh_check_switch(entry: &site::Entry) -> Result<bool> {
+    match entry.value.to_ascii_lowercase().as_str() {
+        "off" | "0" | "false" | "no" => Ok(false),
+        "on" | "1" | "true" | "yes" | "" => Ok(true),
+        _ => Err(Error::new(format!(
+            "`{}=` must be `on` or `off`, not `{}`",
+            site::SSH_CHECK_KEY,
+            ids::shown(&entry.value)
+        ))
+        .at(entry.location.clone())
+        .help(format!(
+            "write `{}=off` to skip the SSH check (a staging API, a mock), or remove the line",
+            site::SSH_CHECK_KEY
+        ))),
+    }
+}
+
+/// The secrets file's `ssh_port=` line: the port the SSH check knocks on (empty: the file's).
+fn ssh_port_number(entry: &site::Entry) -> Result<Option<u16>> {
+    if entry.value.is_empty() {
+        return Ok(None);
+    }
+    match entry.value.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(Some(port)),
+        _ => Err(Error::new(format!(
+            "`{}=` must be a port from 1 to 65535, not `{}`",
+            site::SSH_PORT_KEY,
+            ids::shown(&entry.value)
+        ))
+        .at(entry.location.clone())
+        .help(format!(
+            "write the port the servers' SSH listens on, e.g. `{}=2222`",
+            site::SSH_PORT_KEY
+        ))),
+    }
 }
 
 /// Whether `url` may carry a token: `https://`, or plain `http://` to this machine only (the

@@ -4,9 +4,12 @@
 //! development and tests; in production everything comes from fixed paths and the secrets file
 //! `/opt/webdir/providers/<name>/etc/<name>.conf` (the file the panel reports as the
 //! provider's config). That file holds `name=value` lines: secrets and setting overrides, and
-//! the reserved `log=NAME`, the file under [`DEFAULT_LOG_DIR`] (or `$VPS_PROVIDER_LOG_DIR`)
-//! that the provider's runs append their trace to (see [`crate::trace::log`]). The log's place
-//! is the site's to choose, never the environment's: only a file name, in a fixed folder.
+//! the reserved names ([`RESERVED`]): `log=NAME`, the file under [`DEFAULT_LOG_DIR`] (or
+//! `$VPS_PROVIDER_LOG_DIR`) that the provider's runs append their trace to (see
+//! [`crate::trace::log`]), and `ssh_check=off` / `ssh_port=PORT`, which turn off or move the
+//! SSH check of `order_status.ssh_check` (a staging API, a mock, a site whose servers listen
+//! elsewhere). The log's place is the site's to choose, never the environment's: only a file
+//! name, in a fixed folder.
 
 use crate::error::{Error, Location, Result, io_error};
 use crate::position::LineCol;
@@ -23,6 +26,16 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/vps-provider";
 pub const DEFAULT_LOG_DIR: &str = "/var/log/vps-provider";
 /// The name in the secrets file that names the log; no provider may declare it.
 pub const LOG_KEY: &str = "log";
+/// The name in the secrets file that turns the SSH check off (`ssh_check=off`) or on.
+pub const SSH_CHECK_KEY: &str = "ssh_check";
+/// The name in the secrets file that sets the port the SSH check knocks on.
+pub const SSH_PORT_KEY: &str = "ssh_port";
+/// The secrets file's reserved names, and what each does: no provider may declare them.
+pub const RESERVED: &[(&str, &str)] = &[
+    (LOG_KEY, "names the site's trace log"),
+    (SSH_CHECK_KEY, "turns the SSH check on or off"),
+    (SSH_PORT_KEY, "sets the SSH check's port"),
+];
 
 /// The folder of provider files: `$VPS_PROVIDER_DIR`, or the default.
 pub fn provider_dir() -> PathBuf {

@@ -7,14 +7,19 @@
 //!
 //! Variables: `settings`, `secrets`, `config` (id, descr and its vars), `task` (id,
 //! config_id), `saved` (kept at order time), `polled` (this poll's answers), `item` (a plan,
-//! while building configs). Helpers are listed by [`helper_names`].
+//! while building configs). Helpers are listed by [`helper_names`]; `base64` and `json` also
+//! take a block (`{{#base64}}...{{/base64}}`): the block is rendered, then encoded, so a YAML
+//! block scalar can be a multi-line document. A tag alone on its line takes the line with it
+//! (handlebars' standalone rule): the block's text starts on the line after `{{#base64}}` and
+//! ends with the newline before `{{/base64}}`. What a helper makes of a secret, from its
+//! arguments or its block, is hidden as a secret.
 
 use crate::position::YamlPath;
 use crate::redact;
 use base64::Engine;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
-    ScopedJson,
+    Renderable, ScopedJson,
 };
 use serde_json::Value;
 
@@ -22,6 +27,14 @@ use serde_json::Value;
 pub fn helper_names() -> impl Iterator<Item = &'static str> + Clone {
     std::iter::once("password").chain(VALUE_HELPERS.iter().map(|(name, _)| *name))
 }
+
+/// The helpers that may be written as blocks: handlebars' own that take a block, and ours
+/// that encode the text their block renders (`{{#base64}}...{{/base64}}`).
+pub const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with", "base64", "json"];
+
+/// The helpers that take no argument, whose bare name inside `#each`/`#with` could as well be
+/// a field of the block's value (see [`crate::variables`]).
+pub const ZERO_ARGUMENT_HELPERS: &[&str] = &["password", "uuid"];
 
 /// A compiled template.
 #[derive(Debug, Clone)]
@@ -291,7 +304,7 @@ fn single_lookup(text: &str) -> Option<Vec<String>> {
     let parts: Vec<&str> = inner.split('.').collect();
     (parts.iter().all(|p| is_name(p))
         && !inner.contains("{{")
-        && !matches!(parts[0], "password" | "uuid"))
+        && !ZERO_ARGUMENT_HELPERS.contains(&parts[0]))
     .then(|| parts.into_iter().map(str::to_owned).collect())
 }
 
@@ -347,11 +360,19 @@ impl HelperDef for ValueHelper {
     fn call_inner<'reg: 'rc, 'rc>(
         &self,
         helper: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
+        registry: &'reg Handlebars<'reg>,
+        context: &'rc Context,
+        rc: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let args: Vec<&Value> = helper.params().iter().map(|p| p.value()).collect();
+        // As a block (`{{#base64}}...{{/base64}}`), the rendered block is the one argument.
+        let block = match helper.template() {
+            Some(block) => Some(Value::String(block.renders(registry, context, rc)?)),
+            None => None,
+        };
+        let args: Vec<&Value> = match &block {
+            Some(text) => vec![text],
+            None => helper.params().iter().map(|p| p.value()).collect(),
+        };
         let result = (self.function)(&args)
             .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)))?;
         // What a helper makes of a secret (its base64, its JSON, a text around it) gives the
@@ -504,6 +525,8 @@ mod tests {
             r##"{{base64 (concat "#cloud-config\npassword: " secrets.t)}}"##,
             r#"{{json (concat "a\"b" secrets.t)}}"#,
             "{{concat secrets.t settings.n}}",
+            "{{#base64}}\n#cloud-config\npassword: {{secrets.t}}\n{{/base64}}",
+            "{{#json}}a\"b {{secrets.t}}{{/json}}",
         ] {
             let made = render(text, context.clone()).unwrap();
             assert_eq!(redact::clean(&format!("<{made}>")), "<***>", "{text}");

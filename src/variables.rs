@@ -7,7 +7,11 @@
 //! against what the file declares, and a step sees only what the steps before it extracted;
 //! `item` (a hoster's plan) is not known in advance and is not checked; inside `#each` and
 //! `#with` blocks, relative paths point into the block's value and are not checked, but
-//! `@root.` paths, and `../` paths that climb out of every block, are.
+//! `@root.` paths, and `../` paths that climb out of every block, are. Inside such a block a
+//! bare `{{uuid}}` or `{{password}}` is refused: handlebars calls the helper even when the
+//! block's value has a field of that name, so the template must write `{{this.uuid}}` (the
+//! field) or `{{(uuid)}}` (the helper). Only the helpers of [`crate::template::BLOCK_HELPERS`]
+//! may be written as blocks.
 
 use crate::position::{Segment, YamlPath};
 use handlebars::Path;
@@ -113,6 +117,13 @@ pub struct Uses {
     pub helpers: Vec<String>,
     /// Block variables (`@key`, `@index`) used outside every `#each`, as written.
     pub loose_locals: Vec<String>,
+    /// Helpers written as blocks (`{{#name}}...{{/name}}`).
+    pub blocks: Vec<String>,
+    /// Bare zero-argument helper names (`{{uuid}}`) inside `#each`/`#with`, where the block's
+    /// value may have a field of that name: handlebars calls the helper, the author may have
+    /// meant the field (a disk cloned from a random UUID, a generated password reported as the
+    /// hoster's), so the template must say which.
+    pub ambiguous: Vec<String>,
 }
 
 /// What template `text` uses, or `None` when it does not parse (the compiler reports that).
@@ -132,6 +143,19 @@ pub fn check(text: &str, scope: &Scope) -> Vec<String> {
     for helper in &uses.helpers {
         known_helper(helper, scope, &mut problems);
     }
+    for block in &uses.blocks {
+        if !crate::template::BLOCK_HELPERS.contains(&block.as_str()) {
+            problems.push(format!(
+                "`{{{{#{block}}}}}` is not a block helper (blocks: {})",
+                crate::template::BLOCK_HELPERS.join(", ")
+            ));
+        }
+    }
+    for name in &uses.ambiguous {
+        problems.push(format!(
+            "inside `{{{{#each}}}}`/`{{{{#with}}}}`, `{{{{{name}}}}}` calls the helper `{name}`, not the field `{name}`: write `{{{{this.{name}}}}}` for the field or `{{{{({name})}}}}` for the helper"
+        ));
+    }
     for (names, raw) in &uses.variables {
         variable(names, raw, scope, &mut problems);
     }
@@ -147,16 +171,26 @@ pub fn check(text: &str, scope: &Scope) -> Vec<String> {
 
 fn walk(elements: &[TemplateElement], depth: usize, uses: &mut Uses) {
     for element in elements {
-        if let TemplateElement::Expression(helper)
-        | TemplateElement::HtmlExpression(helper)
-        | TemplateElement::HelperBlock(helper) = element
-        {
-            helper_use(helper, depth, uses);
+        match element {
+            TemplateElement::Expression(helper) | TemplateElement::HtmlExpression(helper) => {
+                helper_use(helper, depth, false, uses)
+            }
+            TemplateElement::HelperBlock(helper) => {
+                if let Parameter::Name(name) | Parameter::Path(Path::Relative((_, name))) =
+                    &helper.name
+                {
+                    uses.blocks.push(name.clone());
+                }
+                helper_use(helper, depth, false, uses)
+            }
+            _ => {}
         }
     }
 }
 
-fn helper_use(helper: &HelperTemplate, depth: usize, uses: &mut Uses) {
+/// Records what `helper` uses; `called` when it is written as a call (`(uuid)`), so a bare
+/// name in it is a helper and nothing else.
+fn helper_use(helper: &HelperTemplate, depth: usize, called: bool, uses: &mut Uses) {
     let mut moves_context = false;
     match &helper.name {
         Parameter::Name(name) => {
@@ -165,6 +199,9 @@ fn helper_use(helper: &HelperTemplate, depth: usize, uses: &mut Uses) {
         }
         // `{{password}}` and `{{uuid}}` parse as paths; so does a plain `{{settings.x}}`.
         Parameter::Path(path) if helper.params.is_empty() && is_helper(path) => {
+            if depth > 0 && !called && helper.template.is_none() {
+                uses.ambiguous.push(raw(path));
+            }
             uses.helpers.push(raw(path))
         }
         other => parameter(other, depth, uses),
@@ -189,9 +226,10 @@ fn parameter(parameter: &Parameter, depth: usize, uses: &mut Uses) {
                 uses.variables.push((names, raw(path)));
             }
         }
-        Parameter::Subexpression(sub) => {
-            walk(std::slice::from_ref(sub.element.as_ref()), depth, uses)
-        }
+        Parameter::Subexpression(sub) => match sub.element.as_ref() {
+            TemplateElement::Expression(helper) => helper_use(helper, depth, true, uses),
+            other => walk(std::slice::from_ref(other), depth, uses),
+        },
         _ => {} // literals
     }
 }
@@ -222,7 +260,7 @@ fn raw(path: &Path) -> String {
 }
 
 fn is_helper(path: &Path) -> bool {
-    matches!(raw(path).as_str(), "password" | "uuid")
+    crate::template::ZERO_ARGUMENT_HELPERS.contains(&raw(path).as_str())
 }
 
 fn known_helper(name: &str, scope: &Scope, problems: &mut Vec<String>) {

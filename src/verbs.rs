@@ -396,6 +396,8 @@ struct Poll {
     failure: Option<String>,
     /// Address and root password, for `finished`.
     server: Option<(String, String)>,
+    /// What an `in_progress` reply says it waits for (the SSH port), when it is not the hoster.
+    message: Option<String>,
 }
 
 fn order_status(
@@ -472,7 +474,16 @@ fn order_status(
     Ok(if refreshed {
         refreshed_reply(&task, &poll)
     } else {
-        status_reply(&task, poll.outcome)
+        let mut reply = status_reply(&task, poll.outcome);
+        if let Reply::Status {
+            status: TaskStatus::InProgress,
+            message,
+            ..
+        } = &mut reply
+        {
+            *message = poll.message.as_deref().map(redact::clean);
+        }
+        reply
     })
 }
 
@@ -581,6 +592,7 @@ fn poll(runner: &mut Runner, site: &Site, store: &Store, task: &Task) -> Result<
         state: format!("the hoster reports `{state}`"),
         failure: None,
         server: None,
+        message: None,
     };
     match outcome {
         TaskStatus::Finished => {
@@ -603,13 +615,21 @@ fn poll(runner: &mut Runner, site: &Site, store: &Store, task: &Task) -> Result<
             } else {
                 status
                     .ssh_check
-                    .filter(|_| site.ssh_check)
+                    .filter(|_| site.ssh_check && runner.bound.ssh_check)
                     .and_then(|check| {
                         let timeout = check.timeout.min(runner.time_left());
-                        reachable::ssh_port_open(&server, check.port, timeout, hoster_is_local)
+                        let port = runner.bound.ssh_port.unwrap_or(check.port);
+                        reachable::ssh_port_open(&server, port, timeout, hoster_is_local)
                             .err()
+                            .map(|why| (port, why))
                     })
-                    .map(|why| format!("the hoster reports `{state}` but {why}"))
+                    .map(|(port, why)| {
+                        // The panel shows nothing but `message` while a task is in progress.
+                        poll.message = Some(format!(
+                            "the hoster reports `{state}`; waiting for SSH on port {port}"
+                        ));
+                        format!("the hoster reports `{state}` but {why}")
+                    })
             };
             match not_ready {
                 Some(why) => {

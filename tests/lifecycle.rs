@@ -102,7 +102,10 @@ fn finished_waits_until_the_ssh_port_accepts_connections() {
     let _running = hoster_says(&mut server, "running", "127.0.0.1", 2);
 
     let early = plugin.run(&["order_status", &task_id]);
-    assert_eq!(early.ok(), &task_reply(&task_id, "in_progress", "", ""));
+    let mut waiting = task_reply(&task_id, "in_progress", "", "");
+    waiting["message"] =
+        format!("the hoster reports `running`; waiting for SSH on port {port}").into();
+    assert_eq!(early.ok(), &waiting);
     let table = tasks_table(&plugin);
     assert!(
         table.contains(&format!(

@@ -48,7 +48,7 @@ pub fn provider_file(data: &[u8]) {
             // A written-out menu renders as `configs` renders it, with the file's settings
             // (a template that loads must also render, or fail, without crashing).
             if let Ok(ConfigsPlan::Static(list)) = plan.configs() {
-                let context = json!({ "settings": plan.settings, "secrets": {} });
+                let context = json!({ "settings": plan.setting_defaults(), "secrets": {} });
                 for config in list {
                     let _ = plan.templates.render(&config.descr.template, &context);
                     let _ = plan.templates.render_tree(&config.vars.tree, &context);

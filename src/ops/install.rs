@@ -43,20 +43,15 @@ pub fn secrets_template(plan: &Plan) -> String {
         plan.name
     );
     for (name, decl) in &plan.secrets {
-        if let Some(description) = &decl.description {
-            text.push('\n');
-            // Every line of a description is a comment, or the file would not parse.
-            description
-                .lines()
-                .for_each(|line| text.push_str(&format!("# {line}\n")));
-        }
+        comment_lines(&mut text, decl.description.as_deref());
         text.push_str(&format!("{name}=\n"));
     }
     if !plan.settings.is_empty() {
         text.push_str("\n# Settings: uncomment a line to change the provider file's default;\n");
         text.push_str("# a setting without a default must be set.\n");
-        for (name, default) in &plan.settings {
-            match default {
+        for (name, decl) in &plan.settings {
+            comment_lines(&mut text, decl.description());
+            match decl.default_value() {
                 serde_json::Value::Null => text.push_str(&format!("{name}=\n")),
                 // One line each: a text with a line break is shown as JSON.
                 serde_json::Value::String(s) if !s.contains('\n') => {
@@ -67,12 +62,28 @@ pub fn secrets_template(plan: &Plan) -> String {
         }
     }
     text.push_str(&format!(
+        "\n# The SSH check of new servers: uncomment to turn it off (a staging API, a mock)\n# or to knock on another port than the provider file's.\n# {}=off\n# {}=22\n",
+        crate::site::SSH_CHECK_KEY,
+        crate::site::SSH_PORT_KEY
+    ));
+    text.push_str(&format!(
         "\n# A trace of every run (secrets hidden), a file in {}/: uncomment to keep one.\n# {}={}.log\n",
         crate::site::DEFAULT_LOG_DIR,
         crate::site::LOG_KEY,
         plan.name
     ));
     text
+}
+
+/// A secret's or setting's description, above its line: a blank line, then every line of it
+/// as a comment (or the file would not parse).
+fn comment_lines(text: &mut String, description: Option<&str>) {
+    if let Some(description) = description {
+        text.push('\n');
+        description
+            .lines()
+            .for_each(|line| text.push_str(&format!("# {line}\n")));
+    }
 }
 
 fn load_valid(name: &str) -> Result<Plan> {
