@@ -33,6 +33,8 @@ pub struct Declared {
     pub saved: Vec<BTreeSet<String>>,
     /// Names extracted by each of `order_status.steps`, in order.
     pub polled: Vec<BTreeSet<String>>,
+    /// Whether `api.login` is declared: `api.auth` then sees `session.token`.
+    pub login: bool,
 }
 
 /// What a template at some place in the file can see.
@@ -66,6 +68,7 @@ impl Scope {
             ("configs", "fetch") if key(2) != "request" => &["settings", "secrets", "item"],
             ("order" | "cleanup", _) => &["settings", "secrets", "config", "task", "saved"],
             ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
+            ("api", "auth") if declared.login => &["settings", "secrets", "session"],
             _ => &["settings", "secrets"],
         };
         let saved = match key(0) {
@@ -80,6 +83,7 @@ impl Scope {
             ("saved", saved),
             ("polled", polled),
             ("task", TASK_FIELDS.iter().map(|f| f.to_string()).collect()),
+            ("session", BTreeSet::from(["token".to_owned()])),
         ];
         Scope { roots, names }
     }
@@ -236,6 +240,7 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "config" => "every config must have it in its `vars`",
             "saved" => "extract it in an earlier `order.steps[].extract`",
             "polled" => "extract it in an earlier `order_status.steps[].extract`",
+            "session" => "the login's session has only `token`",
             _ => "task has id, config_id, password and hoster_id",
         };
         problems.push(format!(
@@ -263,6 +268,7 @@ mod tests {
             config: set(&["id", "descr", "plan"]),
             saved: vec![set(&["server_id"]), set(&["action_id"])],
             polled: vec![set(&["state"])],
+            login: true,
         }
     }
 
