@@ -147,7 +147,8 @@ pub struct Login {
     #[serde(default)]
     pub expires: Option<Extract>,
     /// How long a token lasts when the answer does not say, in seconds (default 3600, 60 to
-    /// 2592000). A token is renewed a minute before it expires.
+    /// 2592000). A kept token is used only while it outlasts
+    /// `api.deadline_seconds` by a minute; else the run logs in again.
     #[serde(default)]
     pub expires_seconds: Option<u64>,
 }

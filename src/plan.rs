@@ -828,7 +828,7 @@ impl Compiler<'_> {
                 &at.key("expires_seconds"),
                 login.expires_seconds,
                 SESSION_SECONDS,
-                "a token is renewed a minute before it expires",
+                "a kept token must outlast the run by a minute",
             )),
             at,
         }

@@ -209,7 +209,7 @@ impl<'a> Runner<'a> {
         let kept = cache
             .as_ref()
             .filter(|_| !renew)
-            .and_then(SessionCache::get);
+            .and_then(|cache| cache.get(bound.plan.api.deadline));
         let token = match kept {
             Some(token) => token,
             None => match self.log_in(login, &outgoing)? {
@@ -265,7 +265,7 @@ impl<'a> Runner<'a> {
 
     /// After a 401, a new token once per run; `false` when there is no login to renew or it
     /// was renewed already.
-    fn renew_after(&mut self, failure: &CallError) -> Result<bool, CallError> {
+    fn renew_after(&mut self, failure: &CallError) -> Result<bool> {
         let refused = matches!(failure, CallError::Answered { status: 401, .. });
         let Some(login) = self
             .bound
@@ -451,13 +451,18 @@ impl<'a> Runner<'a> {
         extract: &[(String, ExtractPlan)],
         reads_body: bool,
     ) -> Result<(Value, Map<String, Value>), CallError> {
-        match self.exchange(request, outgoing, extract, reads_body) {
-            Err(failure) if self.renew_after(&failure)? && request.method == Method::Get => {
-                let again = self.reauthorized(outgoing).map_err(CallError::NotBuilt)?;
-                self.exchange(request, &again, extract, reads_body)
-            }
-            other => other,
+        let failure = match self.exchange(request, outgoing, extract, reads_body) {
+            Err(failure) => failure,
+            done => return done,
+        };
+        // Renewed even when the request is not sent again, so the next run has a good token;
+        // a renewal that fails reports the request's own refusal, which says what was refused.
+        let renewed = self.renew_after(&failure).unwrap_or(false);
+        if !renewed || request.method != Method::Get {
+            return Err(failure);
         }
+        let again = self.reauthorized(outgoing).map_err(CallError::NotBuilt)?;
+        self.exchange(request, &again, extract, reads_body)
     }
 
     /// Sends a built request, checks the answer, and takes the `extract` values from it. The

@@ -7,7 +7,8 @@
 //! the token, when it expires, and a key: a SHA-256 over the provider's name and the login
 //! request as it is sent (base URL, credentials, settings), so a changed password or base URL
 //! is a new login. The credentials themselves are never written, nor an unsalted hash of one.
-//! A token is used until [`MARGIN`] before it expires.
+//! A kept token is used only while it stays valid for the whole run and [`MARGIN`] more, so
+//! no request of the run (the purchase least of all) goes out with a token about to expire.
 
 use crate::error::{Error, Result};
 use crate::http::Outgoing;
@@ -73,14 +74,14 @@ impl SessionCache {
         }
     }
 
-    /// The kept token, when it is for the same login and valid for [`MARGIN`] more.
-    pub fn get(&self) -> Option<String> {
+    /// The kept token, when it is for the same login and valid for `run` and [`MARGIN`] more.
+    pub fn get(&self, run: Duration) -> Option<String> {
         self.store.check_trusted().ok()?.then_some(())?;
         let bytes =
             crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
         let valid = stored.key == self.key
-            && now_secs().saturating_add(MARGIN.as_secs()) < stored.expires
+            && now_secs().saturating_add((run + MARGIN).as_secs()) < stored.expires
             && !stored.token.is_empty();
         valid.then(|| {
             crate::redact::register(&stored.token);
@@ -159,13 +160,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = || Store::new(dir.path(), "demo");
         let cache = SessionCache::new(store(), "demo", &login("password=a"));
-        assert_eq!(cache.get(), None);
+        let run = Duration::from_secs(60);
+        assert_eq!(cache.get(run), None);
         cache.put("tok-1", now_secs() + 3600);
-        assert_eq!(cache.get().as_deref(), Some("tok-1"));
+        assert_eq!(cache.get(run).as_deref(), Some("tok-1"));
         let other = SessionCache::new(store(), "demo", &login("password=b"));
-        assert_eq!(other.get(), None, "a changed password is a new login");
-        cache.put("tok-2", now_secs() + 30);
-        assert_eq!(cache.get(), None, "within the margin of its expiry");
+        assert_eq!(other.get(run), None, "a changed password is a new login");
+        cache.put("tok-2", now_secs() + 150);
+        assert_eq!(cache.get(Duration::ZERO).as_deref(), Some("tok-2"));
+        let long_run = Duration::from_secs(120);
+        assert_eq!(cache.get(long_run), None, "it would expire during the run");
         let file = dir.path().join("demo/session.cache");
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
