@@ -365,4 +365,18 @@ mod tests {
         let api = YamlPath::root().key("api").key("headers").key("X");
         assert!(problems("{{password}}", &api)[0].contains("only while ordering"));
     }
+
+    #[test]
+    fn the_session_token_is_seen_by_api_auth_only() {
+        let auth = YamlPath::root().key("api").key("auth").key("bearer");
+        assert!(problems("{{session.token}}", &auth).is_empty());
+        assert!(problems("{{session.tokn}}", &auth)[0].contains("did you mean `token`?"));
+        let header = YamlPath::root().key("api").key("headers").key("X-Token");
+        assert!(problems("{{session.token}}", &header)[0].contains("not a variable here"));
+        let without = Declared {
+            login: false,
+            ..declared()
+        };
+        assert!(!check("{{session.token}}", &Scope::at(&without, &auth)).is_empty());
+    }
 }

@@ -191,6 +191,21 @@ fn help_and_a_dry_run_do_not_log_in() {
 }
 
 #[test]
+fn the_trace_hides_the_password_and_the_token() {
+    let mut server = mockito::Server::new();
+    keystone(&mut server, TOKEN, FAR).create();
+    flavors(&mut server, TOKEN).create();
+    let plugin = openstack(&server);
+    let traced = plugin.operator(&["run", "openstack", "configs", "--verbose"]);
+    let stderr = String::from_utf8_lossy(&traced.stderr);
+    assert!(stderr.contains("X-Auth-Token: ***"), "{stderr}");
+    assert!(
+        !stderr.contains(TOKEN) && !stderr.contains(PASSWORD),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_401_renews_the_token_once_and_sends_the_read_again() {
     let mut server = mockito::Server::new();
     let first = keystone(&mut server, TOKEN, FAR).expect(1).create();
