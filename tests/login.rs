@@ -177,6 +177,27 @@ fn the_login_is_sent_once_and_its_token_kept_for_the_next_runs() {
 }
 
 #[test]
+fn a_symlink_in_place_of_the_session_is_neither_read_nor_written_through() {
+    let mut server = mockito::Server::new();
+    let login = keystone(&mut server, TOKEN, FAR).expect(1).create();
+    flavors(&mut server, TOKEN).expect(1).create();
+    let plugin = openstack(&server);
+    std::fs::create_dir_all(plugin.state_dir()).unwrap();
+    std::fs::set_permissions(plugin.state_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let elsewhere = plugin.root.path().join("elsewhere");
+    std::fs::write(&elsewhere, "untouched").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, session_file(&plugin)).unwrap();
+    plugin.run(&["configs"]).ok();
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "untouched");
+    let kept = std::fs::symlink_metadata(session_file(&plugin)).unwrap();
+    assert!(
+        kept.file_type().is_file(),
+        "the link was replaced by the kept session"
+    );
+    login.assert();
+}
+
+#[test]
 fn help_and_a_dry_run_do_not_log_in() {
     let mut server = mockito::Server::new();
     let login = keystone(&mut server, TOKEN, FAR).expect(0).create();
