@@ -24,6 +24,7 @@ pub mod protocol;
 pub mod reachable;
 pub mod redact;
 pub mod runner;
+pub mod session;
 pub mod signals;
 pub mod site;
 pub mod state;

@@ -153,6 +153,15 @@ pub struct Api {
     /// How requests authenticate.
     #[serde(default)]
     pub auth: Option<Auth>,
+    /// A login request whose answer holds a session token, for APIs that hand one out
+    /// (OpenStack Keystone, OAuth2 client credentials, billing panels). `api.auth` then sends
+    /// it as `{{session.token}}`, e.g. `auth: { header: { name: X-Auth-Token, value:
+    /// "{{session.token}}" } }`. The token is kept in the state folder until it expires.
+    // The schema says `Login`, not "`Login` or null": a misspelt key inside is then an
+    // unknown key with a "did you mean".
+    #[serde(default)]
+    #[schemars(with = "Login")]
+    pub login: Option<Login>,
     /// Headers sent with every request (values are templates).
     #[serde(default)]
     pub headers: IndexMap<String, String>,
@@ -176,6 +185,30 @@ pub struct Api {
     /// (e.g. `{ path: /account }`). Without it, `check` fetches the plan list.
     #[serde(default)]
     pub check: Option<Request>,
+}
+
+/// The login that gets a session token: sent before the first request that needs the token,
+/// again when the kept one has expired, the credentials or settings changed, or a request was
+/// refused with 401 (once per run).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The login request (templates see `settings` and `secrets`), e.g. `{ method: POST,
+    /// path: /v3/auth/tokens, json: {...} }`. It is sent without `api.auth`.
+    pub request: Request,
+    /// Where the token is in the answer: a JSONPath (`$.access_token`) or another part
+    /// (`{ header: X-Subject-Token }`).
+    pub token: Extract,
+    /// Where the token's expiry is in the answer: seconds from now (`$.expires_in`) or an
+    /// RFC 3339 time (`$.token.expires_at`). Without it, or when the answer has none,
+    /// `expires_seconds` applies.
+    #[serde(default)]
+    pub expires: Option<Extract>,
+    /// How long a token lasts when the answer does not say, in seconds (default 3600, 60 to
+    /// 2592000). A kept token is used only while it outlasts
+    /// `api.deadline_seconds` by a minute; else the run logs in again.
+    #[serde(default)]
+    pub expires_seconds: Option<u64>,
 }
 
 /// An HTTP status code (`404`) or an inclusive range (`"500-599"`).

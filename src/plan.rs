@@ -27,6 +27,8 @@ const DEADLINE_SECONDS: (u64, u64, u64) = (1, 60, 600);
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(DEADLINE_SECONDS.1);
 /// `api.max_response_bytes`: lowest, default (8 MiB), highest (256 MiB).
 const RESPONSE_BYTES: (u64, u64, u64) = (1024, 8 << 20, 256 << 20);
+/// `api.login.expires_seconds`: (lowest, default, highest).
+const SESSION_SECONDS: (u64, u64, u64) = (60, 3600, 30 * 24 * 3600);
 const DEFAULT_MAX_PAGES: u32 = 20;
 /// `configs.fetch.cache_minutes`: lowest, default, highest (a day).
 const CACHE_MINUTES: (u64, u64, u64) = (0, 10, 24 * 60);
@@ -144,11 +146,24 @@ pub enum AuthPlan {
     Basic(Text, Text),
 }
 
+/// The login that gets a session token, checked.
+#[derive(Debug)]
+pub struct LoginPlan {
+    /// Where `api.login` is written.
+    pub at: YamlPath,
+    pub request: RequestPlan,
+    /// `token` and, when the file says where, `expires`: the values taken from the answer.
+    pub extract: Vec<(String, ExtractPlan)>,
+    /// How long a token lasts when the answer does not say.
+    pub lifetime: Duration,
+}
+
 /// The API settings, checked.
 #[derive(Debug)]
 pub struct ApiPlan {
     pub base_url: String,
     pub auth: Option<AuthPlan>,
+    pub login: Option<LoginPlan>,
     pub headers: Vec<(String, Text)>,
     pub error_message: Option<Query>,
     pub failure_statuses: Vec<(u16, u16)>,
@@ -492,11 +507,12 @@ impl Compiler<'_> {
         let Some(uses) = variables::uses(text) else {
             return;
         };
-        if !uses
-            .variables
-            .iter()
-            .any(|(names, _)| names.first().is_some_and(|n| n == "secrets"))
-        {
+        // A session token comes from a login, which takes the secrets.
+        if !uses.variables.iter().any(|(names, _)| {
+            names
+                .first()
+                .is_some_and(|n| n == "secrets" || n == "session")
+        }) {
             let mut error = self
                 .source
                 .error(at, "this credential is written in the provider file, which anyone on the server can read")
@@ -793,6 +809,11 @@ impl Compiler<'_> {
         ApiPlan {
             base_url: api.base_url.trim_end_matches('/').to_owned(),
             auth,
+            login: api
+                .login
+                .as_ref()
+                .filter(|_| sends)
+                .map(|login| self.login(at.key("login"), login)),
             headers: if sends {
                 self.pairs(&at.key("headers"), &api.headers)
             } else {
@@ -826,6 +847,31 @@ impl Compiler<'_> {
                 }
                 self.request(at.key("check"), request)
             }),
+        }
+    }
+
+    /// `api.login`: its request, where the token and its expiry are, how long a token lasts.
+    fn login(&mut self, at: YamlPath, login: &manifest::Login) -> LoginPlan {
+        let mut extract = Vec::new();
+        let parts = [
+            ("token", Some(&login.token)),
+            ("expires", login.expires.as_ref()),
+        ];
+        for (name, part) in parts {
+            if let Some(plan) = part.and_then(|part| self.extract(at.key(name), part)) {
+                extract.push((name.to_owned(), plan));
+            }
+        }
+        LoginPlan {
+            request: self.request(at.key("request"), &login.request),
+            extract,
+            lifetime: Duration::from_secs(self.bounded(
+                &at.key("expires_seconds"),
+                login.expires_seconds,
+                SESSION_SECONDS,
+                "a kept token must outlast the run by a minute",
+            )),
+            at,
         }
     }
 
@@ -1263,6 +1309,7 @@ fn declared(manifest: &Manifest) -> Declared {
             .iter()
             .map(|s| names(&mut s.extract.keys()))
             .collect(),
+        login: manifest.api.login.is_some(),
     }
 }
 

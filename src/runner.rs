@@ -9,9 +9,13 @@ use crate::error::{Error, Result};
 use crate::extract;
 use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
-use crate::plan::{self, AuthPlan, BodyPlan, Bound, ExtractPlan, RequestPlan, StepPlan, Text};
+use crate::plan::{
+    self, AuthPlan, BodyPlan, Bound, ExtractPlan, LoginPlan, RequestPlan, StepPlan, Text,
+};
 use crate::redact;
 use crate::redact::QUERY_VALUE;
+use crate::session::{self, SessionCache};
+use crate::state::Store;
 use crate::template::text_of;
 use base64::Engine;
 use percent_encoding::utf8_percent_encode;
@@ -35,7 +39,16 @@ pub struct Runner<'a> {
     pub bound: &'a Bound,
     client: Client,
     observer: Option<Box<dyn Observer + 'a>>,
+    /// Where `api.login`'s token is kept between runs (none: each run logs in).
+    state_dir: Option<std::path::PathBuf>,
+    /// The session token of this run, once known.
+    token: Option<String>,
+    /// Whether this run already renewed its token after a 401 (it does so once).
+    renewed: bool,
 }
+
+/// What a dry run sends in place of the session token.
+const TOKEN_PLACEHOLDER: &str = "<session.token>";
 
 /// What stopped a request.
 #[derive(Debug)]
@@ -89,7 +102,16 @@ impl<'a> Runner<'a> {
             bound,
             client: Client::new(api.deadline, api.max_response_bytes),
             observer,
+            state_dir: None,
+            token: None,
+            renewed: false,
         }
+    }
+
+    /// Keeps `api.login`'s token in `state_dir` between runs.
+    pub fn keeping_sessions_in(mut self, state_dir: &std::path::Path) -> Self {
+        self.state_dir = Some(state_dir.to_owned());
+        self
     }
 
     /// How long the verb may still take.
@@ -145,8 +167,185 @@ impl<'a> Runner<'a> {
         Ok(value)
     }
 
-    /// Renders a planned request.
-    pub fn build(&self, request: &RequestPlan, context: &Value) -> Result<Outgoing> {
+    /// Renders a planned request, with the session token when `api.auth` sends one (logging
+    /// in first when this run has none).
+    pub fn build(&mut self, request: &RequestPlan, context: &Value) -> Result<Outgoing> {
+        let auth = self.auth_context(context)?;
+        self.outgoing(request, context, Some(&auth))
+    }
+
+    /// `context` with `session.token` when there is a login (logging in when this run has no
+    /// token yet).
+    fn auth_context(&mut self, context: &Value) -> Result<Value> {
+        let mut with_session = context.clone();
+        if let Some(login) = &self.bound.plan.api.login {
+            let token = self.session_token(login, false)?;
+            if let Value::Object(map) = &mut with_session {
+                map.insert("session".into(), serde_json::json!({ "token": token }));
+            }
+        }
+        Ok(with_session)
+    }
+
+    /// The session token: this run's, a kept one still valid, or a new login's (always a new
+    /// login when `renew`). A dry run shows the login and uses a placeholder.
+    fn session_token(&mut self, login: &LoginPlan, renew: bool) -> Result<String> {
+        if let Some(token) = self.token.as_ref().filter(|_| !renew) {
+            return Ok(token.clone());
+        }
+        let bound = self.bound;
+        let outgoing = self.outgoing(&login.request, &Value::Object(self.base_context()), None)?;
+        let cache = self
+            .state_dir
+            .as_ref()
+            .filter(|_| !self.is_dry_run())
+            .map(|dir| {
+                SessionCache::new(
+                    Store::new(dir, &bound.plan.name),
+                    &bound.plan.name,
+                    &outgoing,
+                )
+            });
+        let kept = cache
+            .as_ref()
+            .filter(|_| !renew)
+            .and_then(|cache| cache.get(bound.plan.api.deadline));
+        let token = match kept {
+            Some(token) => token,
+            None => match self.log_in(login, &outgoing)? {
+                Some((token, expires)) => {
+                    if let Some(cache) = &cache {
+                        cache.put(&token, expires);
+                    }
+                    token
+                }
+                None => TOKEN_PLACEHOLDER.to_owned(),
+            },
+        };
+        self.token = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Sends the login; gives the token and when it expires (`None` in a dry run). A failure
+    /// says it was the login, with the hoster's message.
+    fn log_in(&mut self, login: &LoginPlan, outgoing: &Outgoing) -> Result<Option<(String, u64)>> {
+        let failed = |error: Error| Error {
+            message: format!("the login to the hoster failed: {}", error.message),
+            ..error
+        };
+        let reads_body = login.extract.iter().any(|(_, from)| from.reads_body());
+        let values = match self.exchange(&login.request, outgoing, &login.extract, reads_body) {
+            Ok((_, values)) => values,
+            Err(CallError::NotSent) => return Ok(None),
+            Err(other) => return Err(failed(other.into_error())),
+        };
+        let token = values.get("token").map(text_of).unwrap_or_default();
+        if token.is_empty() {
+            return Err(failed(
+                self.bound
+                    .plan
+                    .source
+                    .error(
+                        &login.at.key("token"),
+                        "the hoster's answer has no token where `token` points",
+                    )
+                    .help(
+                        "check `api.login.token` against the hoster's answer (see the trace log)",
+                    ),
+            ));
+        }
+        redact::register(&token);
+        let expires = session::expiry(
+            values.get("expires").unwrap_or(&Value::Null),
+            login.lifetime,
+        )
+        .map_err(failed)?;
+        Ok(Some((token, expires)))
+    }
+
+    /// After a 401, a new token once per run; `false` when there is no login to renew or it
+    /// was renewed already.
+    fn renew_after(&mut self, failure: &CallError) -> Result<bool> {
+        let refused = matches!(failure, CallError::Answered { status: 401, .. });
+        let Some(login) = self
+            .bound
+            .plan
+            .api
+            .login
+            .as_ref()
+            .filter(|_| refused && !self.renewed)
+        else {
+            return Ok(false);
+        };
+        self.renewed = true;
+        self.session_token(login, true)
+            .map_err(CallError::NotBuilt)?;
+        Ok(true)
+    }
+
+    /// The headers and query parameters of `api.auth`, rendered with `context`.
+    #[allow(clippy::type_complexity)]
+    fn auth_parts(
+        &self,
+        context: &Value,
+    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+        let mut headers = Vec::new();
+        let mut query = Vec::new();
+        // An auth value is hidden whatever it is made of (a secret, a setting, a helper).
+        let credential = |value: String| {
+            redact::register(&value);
+            value
+        };
+        match &self.bound.plan.api.auth {
+            Some(AuthPlan::Bearer(token)) => headers.push((
+                "Authorization".into(),
+                format!("Bearer {}", credential(self.render_header(token, context)?)),
+            )),
+            Some(AuthPlan::Header(name, value)) => headers.push((
+                name.clone(),
+                credential(self.render_header(value, context)?),
+            )),
+            Some(AuthPlan::Query(name, value)) => {
+                query.push((name.clone(), credential(self.render(value, context)?)))
+            }
+            Some(AuthPlan::Basic(user, password)) => {
+                let pair = format!(
+                    "{}:{}",
+                    self.render(user, context)?,
+                    credential(self.render(password, context)?)
+                );
+                let credentials = base64::engine::general_purpose::STANDARD.encode(pair);
+                // The encoded pair carries the password: hide it as such.
+                redact::register(&credentials);
+                headers.push(("Authorization".into(), format!("Basic {credentials}")));
+            }
+            None => {}
+        }
+        Ok((headers, query))
+    }
+
+    /// `outgoing` with `api.auth` rendered anew (after the session token was renewed).
+    fn reauthorized(&mut self, outgoing: &Outgoing) -> Result<Outgoing> {
+        let mut again = outgoing.clone();
+        let context = self.auth_context(&Value::Object(self.base_context()))?;
+        let (headers, query) = self.auth_parts(&context)?;
+        for (name, value) in headers {
+            set_header(&mut again.headers, &name, value);
+        }
+        for (name, value) in &query {
+            again.url = with_query(&again.url, name, value);
+        }
+        Ok(again)
+    }
+
+    /// Renders a planned request; `auth` is the context `api.auth` is rendered with (`None`:
+    /// no auth, for the login itself).
+    fn outgoing(
+        &self,
+        request: &RequestPlan,
+        context: &Value,
+        auth: Option<&Value>,
+    ) -> Result<Outgoing> {
         let plan = &self.bound.plan;
         // Every value is percent-encoded as one path segment: it cannot add segments, a query
         // or a fragment to the path the provider file wrote.
@@ -182,35 +381,10 @@ impl<'a> Runner<'a> {
             query.push((name.clone(), self.render(value, context)?));
         }
         let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
-        // An auth value is hidden whatever it is made of (a secret, a setting, a helper).
-        let credential = |value: String| {
-            redact::register(&value);
-            value
-        };
-        match &plan.api.auth {
-            Some(AuthPlan::Bearer(token)) => headers.push((
-                "Authorization".into(),
-                format!("Bearer {}", credential(self.render_header(token, context)?)),
-            )),
-            Some(AuthPlan::Header(name, value)) => headers.push((
-                name.clone(),
-                credential(self.render_header(value, context)?),
-            )),
-            Some(AuthPlan::Query(name, value)) => {
-                query.push((name.clone(), credential(self.render(value, context)?)))
-            }
-            Some(AuthPlan::Basic(user, password)) => {
-                let pair = format!(
-                    "{}:{}",
-                    self.render(user, context)?,
-                    credential(self.render(password, context)?)
-                );
-                let credentials = base64::engine::general_purpose::STANDARD.encode(pair);
-                // The encoded pair carries the password: hide it as such.
-                redact::register(&credentials);
-                headers.push(("Authorization".into(), format!("Basic {credentials}")));
-            }
-            None => {}
+        if let Some(auth) = auth {
+            let (auth_headers, auth_query) = self.auth_parts(auth)?;
+            headers.extend(auth_headers);
+            query.extend(auth_query);
         }
         if let Some(body) = &request.body {
             headers.push(("Content-Type".into(), body.content_type().into()));
@@ -263,9 +437,32 @@ impl<'a> Runner<'a> {
     }
 
     /// Sends a built request and reads its JSON answer.
+    /// After a 401 the token is renewed once and a read is sent again with it; any other request is never resent (a 401 on a purchase bought nothing).
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        self.exchange(request, outgoing, &[], true)
+        self.exchange_renewing(request, outgoing, &[], true)
             .map(|(answer, _)| answer)
+    }
+
+    /// [`Runner::exchange`], renewing the session once after a 401 (see [`Runner::send`]).
+    fn exchange_renewing(
+        &mut self,
+        request: &RequestPlan,
+        outgoing: &Outgoing,
+        extract: &[(String, ExtractPlan)],
+        reads_body: bool,
+    ) -> Result<(Value, Map<String, Value>), CallError> {
+        let failure = match self.exchange(request, outgoing, extract, reads_body) {
+            Err(failure) => failure,
+            done => return done,
+        };
+        // Renewed even when the request is not sent again, so the next run has a good token;
+        // a renewal that fails reports the request's own refusal, which says what was refused.
+        let renewed = self.renew_after(&failure).unwrap_or(false);
+        if !renewed || request.method != Method::Get {
+            return Err(failure);
+        }
+        let again = self.reauthorized(outgoing).map_err(CallError::NotBuilt)?;
+        self.exchange(request, &again, extract, reads_body)
     }
 
     /// Sends a built request, checks the answer, and takes the `extract` values from it. The
@@ -412,7 +609,7 @@ impl<'a> Runner<'a> {
             .build(&step.request, context)
             .map_err(CallError::NotBuilt)?;
         let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
-        match self.exchange(&step.request, &outgoing, &step.extract, reads_body) {
+        match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body) {
             Ok((_, extracted)) => Ok(extracted),
             Err(CallError::NotSent) => Ok(step
                 .extract

@@ -40,6 +40,8 @@ pub struct Declared {
     /// The lists of `configs.fetch.also` and `configs.fetch.combine`.
     pub also: BTreeSet<String>,
     pub combine: BTreeSet<String>,
+    /// Whether `api.login` is declared: `api.auth` then sees `session.token`.
+    pub login: bool,
 }
 
 /// What a template at some place in the file can see.
@@ -81,6 +83,7 @@ impl Scope {
             ("configs", "fetch") => &["settings", "secrets", "item", "also", "combine"],
             ("order" | "cleanup", _) => &["settings", "secrets", "config", "task", "saved"],
             ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
+            ("api", "auth") if declared.login => &["settings", "secrets", "session"],
             _ => &["settings", "secrets"],
         };
         let saved = match key(0) {
@@ -97,6 +100,7 @@ impl Scope {
             ("task", TASK_FIELDS.iter().map(|f| f.to_string()).collect()),
             ("also", declared.also.clone()),
             ("combine", declared.combine.clone()),
+            ("session", BTreeSet::from(["token".to_owned()])),
         ];
         Scope { roots, names }
     }
@@ -298,6 +302,7 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "polled" => "extract it in an earlier `order_status.steps[].extract`",
             "also" => "name it under `configs.fetch.also:`",
             "combine" => "name it under `configs.fetch.combine:`",
+            "session" => "the login's session has only `token`",
             _ => "task has id, config_id, password and hoster_id",
         };
         problems.push(format!(
@@ -327,6 +332,7 @@ mod tests {
             polled: vec![set(&["state"])],
             also: set(&["prices"]),
             combine: set(&["region"]),
+            login: true,
         }
     }
 
@@ -439,5 +445,19 @@ mod tests {
     fn password_is_only_for_tasks() {
         let api = YamlPath::root().key("api").key("headers").key("X");
         assert!(problems("{{password}}", &api)[0].contains("only while ordering"));
+    }
+
+    #[test]
+    fn the_session_token_is_seen_by_api_auth_only() {
+        let auth = YamlPath::root().key("api").key("auth").key("bearer");
+        assert!(problems("{{session.token}}", &auth).is_empty());
+        assert!(problems("{{session.tokn}}", &auth)[0].contains("did you mean `token`?"));
+        let header = YamlPath::root().key("api").key("headers").key("X-Token");
+        assert!(problems("{{session.token}}", &header)[0].contains("not a variable here"));
+        let without = Declared {
+            login: false,
+            ..declared()
+        };
+        assert!(!check("{{session.token}}", &Scope::at(&without, &auth)).is_empty());
     }
 }

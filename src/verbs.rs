@@ -148,7 +148,7 @@ fn runner<'a>(
         let log = crate::trace::log(&site.log_dir, bound.log.as_deref()?)?;
         Some(Box::new(log) as Box<dyn Observer>)
     });
-    Runner::new(bound, observer)
+    Runner::new(bound, observer).keeping_sessions_in(&site.state_dir)
 }
 
 fn availability(bound: &Bound) -> Availability {

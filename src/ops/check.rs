@@ -15,7 +15,7 @@ pub fn run(name: &str) -> Result<String> {
     if let Some(reason) = &bound.disabled_because {
         return Err(Error::new(format!("`{name}` cannot work here: {reason}")));
     }
-    let mut runner = Runner::new(&bound, None);
+    let mut runner = Runner::new(&bound, None).keeping_sessions_in(&site.state_dir);
     let context = Value::Object(runner.base_context());
     let request = match (&bound.plan.api.check, bound.plan.configs()?) {
         (Some(check), _) => check,
