@@ -1,5 +1,5 @@
 //! The README's examples of request bodies and whole-answer extraction are real: each YAML
-//! block of "Adding a provider" between "**Request bodies.**" and "**Credentials belong" is put
+//! block of "Adding a provider" between "**Request bodies.**" and "**Session logins.**" is put
 //! into a provider file as order steps (after the testhost's own create step) and must pass
 //! `vps-provider validate`. A README example that drifts from the format fails here.
 
@@ -21,7 +21,7 @@ fn yaml_blocks(from: &str, to: &str) -> Vec<String> {
 
 #[test]
 fn the_readme_body_and_answer_examples_validate() {
-    let blocks = yaml_blocks("**Request bodies.**", "**Credentials belong");
+    let blocks = yaml_blocks("**Request bodies.**", "**Session logins.**");
     assert_eq!(blocks.len(), 2, "the section shows bodies and extraction");
     let dir = tempfile::tempdir().unwrap();
     for block in blocks {
@@ -71,4 +71,31 @@ fn the_readme_menu_examples_validate() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+#[test]
+fn the_readme_login_example_validates() {
+    let blocks = yaml_blocks("**Session logins.**", "**Credentials belong");
+    assert_eq!(blocks.len(), 1, "the section shows one login");
+    let testhost = fixture("providers/testhost.yaml")
+        .replace(
+            "  token:\n    env: TESTHOST_TOKEN\n",
+            "  token:\n    env: TESTHOST_TOKEN\n  password: {}\n",
+        )
+        .replace(
+            "  image: rocky-9\n",
+            "  image: rocky-9\n  user: admin\n  project: demo\n",
+        );
+    let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
+    let yaml = testhost.replace(api, &blocks[0]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("testhost.yaml");
+    std::fs::write(&path, &yaml).unwrap();
+    let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "the README's login does not validate:\n{yaml}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
