@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::extract;
 use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
-use crate::plan::{self, AuthPlan, BodyPlan, Bound, ExtractPlan, RequestPlan, StepPlan, Text};
+use crate::plan::{
+    self, AuthPlan, BodyPlan, Bound, ExtractPlan, Query, RequestPlan, StepPlan, Text,
+};
 use crate::redact;
 use crate::redact::QUERY_VALUE;
 use crate::template::text_of;
@@ -44,6 +46,9 @@ pub enum CallError {
     NotSent,
     /// The hoster answered with a failure status.
     Answered { error: Error, status: u16 },
+    /// The hoster answered with a success status and an error inside (`error_when`): it
+    /// refused the request, so nothing was done.
+    Refused(Error),
     /// No connection could be made: the request never left, so nothing was done.
     Unreachable(Error),
     /// No answer, or one that could not be read: for a request that buys, the outcome is
@@ -59,7 +64,10 @@ impl CallError {
     /// was carried out (a gateway that timed out while the server was being created).
     pub fn surely_did_nothing(&self) -> bool {
         match self {
-            CallError::NotSent | CallError::Unreachable(_) | CallError::NotBuilt(_) => true,
+            CallError::NotSent
+            | CallError::Unreachable(_)
+            | CallError::NotBuilt(_)
+            | CallError::Refused(_) => true,
             CallError::Answered { status, .. } => (400..=499).contains(status) && *status != 408,
             CallError::NoAnswer(_) => false,
         }
@@ -69,6 +77,7 @@ impl CallError {
         match self {
             CallError::NotSent => Error::new("dry run: nothing was sent"),
             CallError::Answered { error: e, .. }
+            | CallError::Refused(e)
             | CallError::Unreachable(e)
             | CallError::NoAnswer(e)
             | CallError::NotBuilt(e) => e,
@@ -262,9 +271,11 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Sends a built request and reads its JSON answer.
+    /// Sends a built request and reads its JSON answer (errors found by the API's rules).
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        self.exchange(request, outgoing, &[], true)
+        let errors = &self.bound.plan.api.errors;
+        let rules = (errors.when.as_ref(), errors.message.as_ref());
+        self.exchange(request, outgoing, &[], true, rules)
             .map(|(answer, _)| answer)
     }
 
@@ -273,13 +284,17 @@ impl<'a> Runner<'a> {
     /// (`null` is returned): an empty 201 with a `Location` header is a whole answer.
     /// Values whose names, or whose headers' names, look secret (`password`, `root_pass`,
     /// `X-Subject-Token`...) are registered for redaction before the answer reaches a trace.
+    /// `errors` are the `error_when` and `error_message` that apply: the status decides
+    /// first, then an error found inside a 2xx answer makes it a refusal.
     fn exchange(
         &mut self,
         request: &RequestPlan,
         outgoing: &Outgoing,
         extract: &[(String, ExtractPlan)],
         reads_body: bool,
+        errors: (Option<&Query>, Option<&Query>),
     ) -> Result<(Value, Map<String, Value>), CallError> {
+        let (error_when, error_message) = errors;
         if let Some(observer) = &mut self.observer {
             observer.request(outgoing);
         }
@@ -335,12 +350,21 @@ impl<'a> Runner<'a> {
             };
         // `api.failure_statuses` decides (default 300-599), so a provider may read a 404 as
         // an answer ("not there yet"); a 1xx is never a final answer.
-        let failed = answer.status < 200
+        let failed_status = answer.status < 200
             || plan
                 .api
                 .failure_statuses
                 .iter()
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
+        // An error the hoster put inside a 2xx answer (`error_when`): what it found.
+        let error_found = match (&parsed, error_when) {
+            (Ok(json), Some(when)) if !failed_status => extract::all(when, json)
+                .into_iter()
+                .find(|found| !matches!(found, Value::Null | Value::Bool(false)))
+                .cloned(),
+            _ => None,
+        };
+        let failed = failed_status || error_found.is_some();
 
         let body = match &parsed {
             Ok(json) => Some(json),
@@ -364,14 +388,25 @@ impl<'a> Runner<'a> {
         if let Some(observer) = &mut self.observer {
             observer.answer(outgoing, &answer);
         }
+        let hosters_words =
+            |json: &Value| error_message.and_then(|q| extract::joined_text(q, json));
+        if let (Some(found), Ok(json)) = (&error_found, &parsed) {
+            let detail = hosters_words(json)
+                .unwrap_or_else(|| describe_body(&serde_json::to_vec(found).unwrap_or_default()));
+            let error = Error::new(format!(
+                "the hoster answered {} to {what}, with an error inside: {detail}",
+                status_line(answer.status)
+            ))
+            .at(where_())
+            .help(format!(
+                "read the hoster's message above (found by `error_when`); check the secrets file of `{}` and the config and settings the request used",
+                plan.name
+            ));
+            return Err(CallError::Refused(error));
+        }
         if failed {
             let detail = match &parsed {
-                Ok(json) => plan
-                    .api
-                    .error_message
-                    .as_ref()
-                    .and_then(|q| extract::joined_text(q, json))
-                    .unwrap_or_else(|| describe_body(&answer.body)),
+                Ok(json) => hosters_words(json).unwrap_or_else(|| describe_body(&answer.body)),
                 Err(_) => describe_body(&answer.body),
             };
             let error = Error::new(format!(
@@ -412,7 +447,8 @@ impl<'a> Runner<'a> {
             .build(&step.request, context)
             .map_err(CallError::NotBuilt)?;
         let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
-        match self.exchange(&step.request, &outgoing, &step.extract, reads_body) {
+        let rules = step.errors.or(&self.bound.plan.api.errors);
+        match self.exchange(&step.request, &outgoing, &step.extract, reads_body, rules) {
             Ok((_, extracted)) => Ok(extracted),
             Err(CallError::NotSent) => Ok(step
                 .extract
