@@ -113,7 +113,10 @@ fn the_marked_step_buys_after_the_login() {
     let run = plugin.run(&["order", "1"]);
     assert!(run.ok()["task_id"].is_string());
     let task = plugin.only_task();
-    assert_eq!((&task["stage"], &task["hoster_id"]), (&"ordered".into(), &"77".into()));
+    assert_eq!(
+        (&task["stage"], &task["hoster_id"]),
+        (&"ordered".into(), &"77".into())
+    );
 }
 
 /// `vps-provider validate` on `yaml`: whether it failed, and its report.
@@ -129,7 +132,11 @@ fn validate(yaml: &str) -> (bool, String) {
 
 /// `file:line:col` of the `nth` (0-based) `needle` in `yaml`.
 fn place(yaml: &str, needle: &str, nth: usize) -> String {
-    let at = yaml.match_indices(needle).nth(nth).expect("the needle is there").0;
+    let at = yaml
+        .match_indices(needle)
+        .nth(nth)
+        .expect("the needle is there")
+        .0;
     let line = yaml[..at].matches('\n').count() + 1;
     let col = at - yaml[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
     format!("session.yaml:{line}:{col}")
@@ -156,8 +163,31 @@ fn validate_refuses_two_writing_steps_without_a_marker() {
         report.contains("none says which one buys") && report.contains("add `buys: true`"),
         "{report}"
     );
-    assert!(report.contains(&place(&yaml, "method: POST", 1)), "{report}");
+    assert!(
+        report.contains(&place(&yaml, "method: POST", 1)),
+        "{report}"
+    );
     // Marked, the same file is valid.
     let (failed, report) = validate(&provider(MARKED));
     assert!(!failed, "{report}");
+}
+
+#[test]
+fn validate_refuses_buys_on_a_read_or_outside_the_order() {
+    let yaml = provider(MARKED).replace(
+        "    - request: { path: \"/servers/{{saved.server_id}}\" }",
+        "    - request: { path: \"/servers/{{saved.server_id}}\" }\n      buys: true",
+    );
+    let (failed, report) = validate(&yaml);
+    assert!(failed, "{report}");
+    assert!(report.contains("only an `order` step buys"), "{report}");
+    assert!(report.contains(&place(&yaml, "buys: true", 1)), "{report}");
+
+    let yaml = provider(MARKED).replace(
+        "        method: POST\n        path: /servers",
+        "        path: /servers",
+    );
+    let (failed, report) = validate(&yaml);
+    assert!(failed, "{report}");
+    assert!(report.contains("a `GET` step cannot buy"), "{report}");
 }
