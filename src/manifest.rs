@@ -419,7 +419,8 @@ impl<'de> Deserialize<'de> for Extract {
 #[serde(deny_unknown_fields)]
 pub struct Order {
     /// Requests sent in order; the one with `buys: true` (or, when no step says so, the only
-    /// one that is not a `GET`) buys the server and is never retried. Each may use what the earlier ones extracted (`{{saved.NAME}}`).
+    /// one that is not a `GET`) buys the server and is never retried. Each may use what the
+    /// earlier ones extracted (`{{saved.NAME}}`).
     pub steps: Vec<Step>,
     /// Template of the hoster's id of the new server, e.g. `{{saved.server_id}}`; an empty
     /// result fails the order.
