@@ -169,6 +169,13 @@ pub struct Api {
     /// A path that matches several strings (a list of errors) joins them with `; `.
     #[serde(default)]
     pub error_message: Option<String>,
+    /// JSONPath that finds an error inside an answer whose status says success, for APIs
+    /// that answer every error with a 200 and an error object (RPC-style billing panels:
+    /// `error_when: $.doc.error`). The answer is a failure when the path finds anything but
+    /// `null` or `false`; the failure's text is then taken with `error_message` (or is what
+    /// the path found). A step's own `error_when` replaces this one.
+    #[serde(default)]
+    pub error_when: Option<String>,
     /// HTTP statuses that mean failure, as codes and ranges (default `["300-599"]`). Any
     /// other status is an answer to read: `["300-403", "405-599"]` lets a 404 through, for
     /// a hoster that answers 404 while a server is still being created.
@@ -470,6 +477,19 @@ pub enum Method {
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub request: Request,
+    /// `buys: true` marks the order step that buys the server: it is never retried, a
+    /// failure before it means nothing was bought, and a failure on it without a clear
+    /// refusal may have bought one. Needed when two or more order steps are not `GET` (a
+    /// login `POST`, then the purchase); with one non-`GET` step and no marker, that step
+    /// buys. At most one step has it; only `order` steps may.
+    #[serde(default)]
+    pub buys: bool,
+    /// Replaces `api.error_when` for this step's answer (same rules).
+    #[serde(default)]
+    pub error_when: Option<String>,
+    /// Replaces `api.error_message` for this step's answer (same rules).
+    #[serde(default)]
+    pub error_message: Option<String>,
     /// Values to take from the answer: name → a JSONPath over its body (`$.server.id`), or a
     /// map naming another part of the answer (`{ header: Location }`, `{ status: true }`). What
     /// is not there gives `null`. In `order` they are kept with the task (`{{saved.NAME}}`);
@@ -561,8 +581,9 @@ impl<'de> Deserialize<'de> for Extract {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
-    /// Requests sent in order; the first one that is not a `GET` buys the server and is
-    /// never retried. Each may use what the earlier ones extracted (`{{saved.NAME}}`).
+    /// Requests sent in order; the one with `buys: true` (or, when no step says so, the only
+    /// one that is not a `GET`) buys the server and is never retried. Each may use what the
+    /// earlier ones extracted (`{{saved.NAME}}`).
     pub steps: Vec<Step>,
     /// Template of the hoster's id of the new server, e.g. `{{saved.server_id}}`; an empty
     /// result fails the order.

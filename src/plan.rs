@@ -101,6 +101,31 @@ impl BodyPlan {
 pub struct StepPlan {
     pub request: RequestPlan,
     pub extract: Vec<(String, ExtractPlan)>,
+    /// The step's own `error_when` and `error_message`, which replace the API's.
+    pub errors: ErrorsPlan,
+}
+
+/// Where a hoster puts its errors: a JSONPath that finds one inside a 2xx answer, and the
+/// JSONPath of its text.
+#[derive(Debug, Default, Clone)]
+pub struct ErrorsPlan {
+    pub when: Option<Query>,
+    pub message: Option<Query>,
+}
+
+impl ErrorsPlan {
+    /// These rules alone: `error_when` and `error_message`.
+    pub fn rules(&self) -> (Option<&Query>, Option<&Query>) {
+        (self.when.as_ref(), self.message.as_ref())
+    }
+
+    /// These rules, each falling back to `api`'s where this one has none.
+    pub fn or<'a>(&'a self, api: &'a ErrorsPlan) -> (Option<&'a Query>, Option<&'a Query>) {
+        (
+            self.when.as_ref().or(api.when.as_ref()),
+            self.message.as_ref().or(api.message.as_ref()),
+        )
+    }
 }
 
 /// Where in the answer an extracted value is.
@@ -165,7 +190,8 @@ pub struct ApiPlan {
     pub auth: Option<AuthPlan>,
     pub login: Option<LoginPlan>,
     pub headers: Vec<(String, Text)>,
-    pub error_message: Option<Query>,
+    /// `api.error_when` and `api.error_message`.
+    pub errors: ErrorsPlan,
     pub failure_statuses: Vec<(u16, u16)>,
     pub deadline: Duration,
     pub max_response_bytes: u64,
@@ -304,6 +330,9 @@ pub struct CleanupPlan {
 pub struct OrderPlan {
     pub steps: Vec<StepPlan>,
     pub hoster_id: Text,
+    /// The index of the step that buys: the one marked `buys: true`, or the only non-`GET`
+    /// one. `None` when every step is a `GET` and none is marked.
+    pub buys: Option<usize>,
 }
 
 /// The sections of a provider file a run uses. Only those are compiled: compiling templates
@@ -699,7 +728,8 @@ impl Compiler<'_> {
         Some(ExtractPlan { place, pattern })
     }
 
-    fn steps(&mut self, at: YamlPath, steps: &[manifest::Step]) -> Vec<StepPlan> {
+    /// Compiles `steps`; `buys: true` is for `order`'s steps only (`may_buy`).
+    fn steps(&mut self, at: YamlPath, steps: &[manifest::Step], may_buy: bool) -> Vec<StepPlan> {
         if steps.is_empty() {
             self.problem(
                 &at,
@@ -712,7 +742,15 @@ impl Compiler<'_> {
             .enumerate()
             .map(|(i, step)| {
                 let at = at.index(i);
+                if step.buys && !may_buy {
+                    self.problem(
+                        &at.key("buys"),
+                        "only an `order` step buys",
+                        "remove `buys: true` here; mark the order step that buys the server",
+                    );
+                }
                 StepPlan {
+                    errors: self.errors(&at, &step.error_when, &step.error_message),
                     request: self.request(at.key("request"), &step.request),
                     extract: step
                         .extract
@@ -727,6 +765,62 @@ impl Compiler<'_> {
                 }
             })
             .collect()
+    }
+
+    /// `error_when` and `error_message` of the section at `at`, compiled.
+    fn errors(
+        &mut self,
+        at: &YamlPath,
+        when: &Option<String>,
+        message: &Option<String>,
+    ) -> ErrorsPlan {
+        ErrorsPlan {
+            when: when
+                .as_ref()
+                .and_then(|q| self.query(at.key("error_when"), q)),
+            message: message
+                .as_ref()
+                .and_then(|q| self.query(at.key("error_message"), q)),
+        }
+    }
+
+    /// The order step that buys: the one marked `buys: true`, else the only one that is not
+    /// a `GET`. A file where that is ambiguous is refused: taking the wrong step for the
+    /// purchase tells the panel a server may exist when none does, or the reverse.
+    fn buying_step(&mut self, at: &YamlPath, steps: &[manifest::Step]) -> Option<usize> {
+        let marked: Vec<usize> = (0..steps.len()).filter(|&i| steps[i].buys).collect();
+        for &i in marked.iter().skip(1) {
+            self.problem(
+                &at.index(i).key("buys"),
+                format!("step {} says `buys: true` too; only one step buys", i + 1),
+                format!("keep `buys: true` on the step that orders the server (now step {} and this one)", marked[0] + 1),
+            );
+        }
+        for &i in &marked {
+            if steps[i].request.method == Method::Get {
+                self.problem(
+                    &at.index(i).key("buys"),
+                    "a `GET` step cannot buy: reads are retried, a purchase must be sent once",
+                    "send the purchase with `method: POST` (or the method the hoster documents)",
+                );
+            }
+        }
+        let writes: Vec<usize> = (0..steps.len())
+            .filter(|&i| steps[i].request.method != Method::Get)
+            .collect();
+        match (marked.first(), writes.as_slice()) {
+            (Some(&i), _) => Some(i),
+            (None, [only]) => Some(*only),
+            (None, []) => None,
+            (None, [_, second, ..]) => {
+                self.problem(
+                    &at.index(*second).key("request").key("method"),
+                    format!("steps {} are not `GET`, and none says which one buys the server", writes.iter().map(|i| (i + 1).to_string()).collect::<Vec<_>>().join(", ")),
+                    "add `buys: true` to the step that orders the server (a login or other step before it then buys nothing)",
+                );
+                None
+            }
+        }
     }
 
     /// `value`, or its default, when it lies within `range`.
@@ -819,11 +913,11 @@ impl Compiler<'_> {
             } else {
                 Vec::new()
             },
-            error_message: api
-                .error_message
-                .as_ref()
-                .filter(|_| sends)
-                .and_then(|q| self.query(at.key("error_message"), q)),
+            errors: if sends {
+                self.errors(&at, &api.error_when, &api.error_message)
+            } else {
+                ErrorsPlan::default()
+            },
             failure_statuses,
             deadline: Duration::from_secs(self.bounded(
                 &at.key("deadline_seconds"),
@@ -1135,7 +1229,7 @@ impl Compiler<'_> {
             );
         }
         StatusPlan {
-            steps: self.steps(at.key("steps"), &status.steps),
+            steps: self.steps(at.key("steps"), &status.steps, false),
             value: self.text(at.key("status").key("value"), &status.status.value),
             map: status
                 .status
@@ -1189,7 +1283,7 @@ impl Compiler<'_> {
         }
         CleanupPlan {
             when: cleanup.when.as_ref().map(|w| self.text(at.key("when"), w)),
-            steps: self.steps(at.key("steps"), &cleanup.steps),
+            steps: self.steps(at.key("steps"), &cleanup.steps, false),
         }
     }
 }
@@ -1397,9 +1491,14 @@ impl Plan {
         let api = c.api(&manifest.api, parts != Parts::NONE);
         let configs = parts.configs.then(|| c.configs(&manifest.configs));
         let order = parts.order.then(|| OrderPlan {
+            buys: c.buying_step(
+                &YamlPath::root().key("order").key("steps"),
+                &manifest.order.steps,
+            ),
             steps: c.steps(
                 YamlPath::root().key("order").key("steps"),
                 &manifest.order.steps,
+                true,
             ),
             hoster_id: c.text(
                 YamlPath::root().key("order").key("hoster_id"),

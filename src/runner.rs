@@ -10,7 +10,7 @@ use crate::extract;
 use crate::http::{Answer, Client, Failure, Outgoing};
 use crate::manifest::Method;
 use crate::plan::{
-    self, AuthPlan, BodyPlan, Bound, ExtractPlan, LoginPlan, RequestPlan, StepPlan, Text,
+    self, AuthPlan, BodyPlan, Bound, ExtractPlan, LoginPlan, Query, RequestPlan, StepPlan, Text,
 };
 use crate::redact;
 use crate::redact::QUERY_VALUE;
@@ -57,6 +57,9 @@ pub enum CallError {
     NotSent,
     /// The hoster answered with a failure status.
     Answered { error: Error, status: u16 },
+    /// The hoster answered with a success status and an error inside (`error_when`): it
+    /// refused the request, so nothing was done.
+    Refused(Error),
     /// No connection could be made: the request never left, so nothing was done.
     Unreachable(Error),
     /// No answer, or one that could not be read: for a request that buys, the outcome is
@@ -72,7 +75,10 @@ impl CallError {
     /// was carried out (a gateway that timed out while the server was being created).
     pub fn surely_did_nothing(&self) -> bool {
         match self {
-            CallError::NotSent | CallError::Unreachable(_) | CallError::NotBuilt(_) => true,
+            CallError::NotSent
+            | CallError::Unreachable(_)
+            | CallError::NotBuilt(_)
+            | CallError::Refused(_) => true,
             CallError::Answered { status, .. } => (400..=499).contains(status) && *status != 408,
             CallError::NoAnswer(_) => false,
         }
@@ -82,6 +88,7 @@ impl CallError {
         match self {
             CallError::NotSent => Error::new("dry run: nothing was sent"),
             CallError::Answered { error: e, .. }
+            | CallError::Refused(e)
             | CallError::Unreachable(e)
             | CallError::NoAnswer(e)
             | CallError::NotBuilt(e) => e,
@@ -234,11 +241,15 @@ impl<'a> Runner<'a> {
             ..error
         };
         let reads_body = login.extract.iter().any(|(_, from)| from.reads_body());
-        let values = match self.exchange(&login.request, outgoing, &login.extract, reads_body) {
-            Ok((_, values)) => values,
-            Err(CallError::NotSent) => return Ok(None),
-            Err(other) => return Err(failed(other.into_error())),
-        };
+        // A panel that answers a wrong password with 200 and an error object fails the login
+        // by the API's own rules.
+        let rules = self.bound.plan.api.errors.rules();
+        let values =
+            match self.exchange(&login.request, outgoing, &login.extract, reads_body, rules) {
+                Ok((_, values)) => values,
+                Err(CallError::NotSent) => return Ok(None),
+                Err(other) => return Err(failed(other.into_error())),
+            };
         let token = values.get("token").map(text_of).unwrap_or_default();
         if token.is_empty() {
             return Err(failed(
@@ -436,10 +447,12 @@ impl<'a> Runner<'a> {
         }
     }
 
-    /// Sends a built request and reads its JSON answer.
-    /// After a 401 the token is renewed once and a read is sent again with it; any other request is never resent (a 401 on a purchase bought nothing).
+    /// Sends a built request and reads its JSON answer (errors found by the API's rules).
+    /// After a 401 the token is renewed once and a read is sent again with it; any other
+    /// request is never resent (a 401 on a purchase bought nothing).
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        self.exchange_renewing(request, outgoing, &[], true)
+        let rules = self.bound.plan.api.errors.rules();
+        self.exchange_renewing(request, outgoing, &[], true, rules)
             .map(|(answer, _)| answer)
     }
 
@@ -450,8 +463,9 @@ impl<'a> Runner<'a> {
         outgoing: &Outgoing,
         extract: &[(String, ExtractPlan)],
         reads_body: bool,
+        errors: (Option<&Query>, Option<&Query>),
     ) -> Result<(Value, Map<String, Value>), CallError> {
-        let failure = match self.exchange(request, outgoing, extract, reads_body) {
+        let failure = match self.exchange(request, outgoing, extract, reads_body, errors) {
             Err(failure) => failure,
             done => return done,
         };
@@ -462,7 +476,7 @@ impl<'a> Runner<'a> {
             return Err(failure);
         }
         let again = self.reauthorized(outgoing).map_err(CallError::NotBuilt)?;
-        self.exchange(request, &again, extract, reads_body)
+        self.exchange(request, &again, extract, reads_body, errors)
     }
 
     /// Sends a built request, checks the answer, and takes the `extract` values from it. The
@@ -470,13 +484,17 @@ impl<'a> Runner<'a> {
     /// (`null` is returned): an empty 201 with a `Location` header is a whole answer.
     /// Values whose names, or whose headers' names, look secret (`password`, `root_pass`,
     /// `X-Subject-Token`...) are registered for redaction before the answer reaches a trace.
+    /// `errors` are the `error_when` and `error_message` that apply: the status decides
+    /// first, then an error found inside a 2xx answer makes it a refusal.
     fn exchange(
         &mut self,
         request: &RequestPlan,
         outgoing: &Outgoing,
         extract: &[(String, ExtractPlan)],
         reads_body: bool,
+        errors: (Option<&Query>, Option<&Query>),
     ) -> Result<(Value, Map<String, Value>), CallError> {
+        let (error_when, error_message) = errors;
         if let Some(observer) = &mut self.observer {
             observer.request(outgoing);
         }
@@ -532,12 +550,21 @@ impl<'a> Runner<'a> {
             };
         // `api.failure_statuses` decides (default 300-599), so a provider may read a 404 as
         // an answer ("not there yet"); a 1xx is never a final answer.
-        let failed = answer.status < 200
+        let failed_status = answer.status < 200
             || plan
                 .api
                 .failure_statuses
                 .iter()
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
+        // An error the hoster put inside a 2xx answer (`error_when`): what it found.
+        let error_found = match (&parsed, error_when) {
+            (Ok(json), Some(when)) if !failed_status => extract::all(when, json)
+                .into_iter()
+                .find(|found| !matches!(found, Value::Null | Value::Bool(false)))
+                .cloned(),
+            _ => None,
+        };
+        let failed = failed_status || error_found.is_some();
 
         let body = match &parsed {
             Ok(json) => Some(json),
@@ -561,14 +588,25 @@ impl<'a> Runner<'a> {
         if let Some(observer) = &mut self.observer {
             observer.answer(outgoing, &answer);
         }
+        let hosters_words =
+            |json: &Value| error_message.and_then(|q| extract::joined_text(q, json));
+        if let (Some(found), Ok(json)) = (&error_found, &parsed) {
+            let detail = hosters_words(json)
+                .unwrap_or_else(|| describe_body(&serde_json::to_vec(found).unwrap_or_default()));
+            let error = Error::new(format!(
+                "the hoster answered {} to {what}, with an error inside: {detail}",
+                status_line(answer.status)
+            ))
+            .at(where_())
+            .help(format!(
+                "read the hoster's message above (found by `error_when`); check the secrets file of `{}` and the config and settings the request used",
+                plan.name
+            ));
+            return Err(CallError::Refused(error));
+        }
         if failed {
             let detail = match &parsed {
-                Ok(json) => plan
-                    .api
-                    .error_message
-                    .as_ref()
-                    .and_then(|q| extract::joined_text(q, json))
-                    .unwrap_or_else(|| describe_body(&answer.body)),
+                Ok(json) => hosters_words(json).unwrap_or_else(|| describe_body(&answer.body)),
                 Err(_) => describe_body(&answer.body),
             };
             let error = Error::new(format!(
@@ -609,7 +647,8 @@ impl<'a> Runner<'a> {
             .build(&step.request, context)
             .map_err(CallError::NotBuilt)?;
         let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
-        match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body) {
+        let rules = step.errors.or(&self.bound.plan.api.errors);
+        match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body, rules) {
             Ok((_, extracted)) => Ok(extracted),
             Err(CallError::NotSent) => Ok(step
                 .extract

@@ -6,6 +6,7 @@
 //! `order_status` only reads, and once a task is finished it answers from the store.
 
 use crate::error::{Error, Result};
+use crate::extract;
 use crate::ids;
 use crate::menu::{ResolvedConfig, Stale, configs};
 use crate::panel_safe;
@@ -19,7 +20,6 @@ use crate::runner::{CallError, Observer, Runner};
 use crate::site::Site;
 use crate::state::{Cleanup, Stage, Store, Task};
 use crate::template::{is_truthy, text_of};
-use crate::{extract, manifest::Method};
 use serde_json::{Map, Value, json};
 use std::ffi::OsString;
 
@@ -199,7 +199,9 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
     for (index, step) in order_plan.steps.iter().enumerate() {
         let last = index + 1 == order_plan.steps.len();
         let context = task_context(runner, &task, None);
-        let buys = !bought && step.request.method != Method::Get;
+        // The step that buys is the one the file names (or its only non-GET step): a login
+        // before it buys nothing, and the purchase window opens only here.
+        let buys = order_plan.buys == Some(index);
         if buys {
             if runner.time_left() < purchase_budget(plan.api.deadline) {
                 let error = Error::new("too little time is left before the deadline to send the order safely")
@@ -261,22 +263,29 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 return Ok(handed_out_with_problem(&store, &mut task, what));
             }
             Err(failure) => {
-                let (stage, help) = if buys && !failure.surely_did_nothing() {
-                    (
-                        Stage::Unknown,
-                        format!(
-                            "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
-                            task.id
-                        ),
-                    )
+                let (stage, nothing_bought) = if buys && !failure.surely_did_nothing() {
+                    (Stage::Unknown, false)
                 } else {
-                    (Stage::Refused, String::new())
+                    (Stage::Refused, true)
                 };
                 let error = failure.into_error();
-                let error = if help.is_empty() {
-                    error
+                let error = if nothing_bought {
+                    let when = if buys {
+                        "the hoster refused the order"
+                    } else {
+                        "the step that buys was not sent"
+                    };
+                    let help = error
+                        .help
+                        .as_ref()
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
+                    error.help(format!("nothing was bought ({when}){help}"))
                 } else {
-                    error.help(help)
+                    error.help(format!(
+                        "the order may have been placed: check the hoster's console before ordering again (task `{}`)",
+                        task.id
+                    ))
                 };
                 return Err(record_failure(&store, &mut task, stage, error));
             }

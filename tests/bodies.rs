@@ -157,6 +157,7 @@ fn a_raw_text_patch_is_sent_byte_for_byte_with_one_content_type() {
     let yaml = provider(
         "",
         r#"    - request: { method: POST, path: /servers, json: { plan: "{{config.plan}}" } }
+      buys: true
       extract: { server_id: $.id }
     - request:
         method: PATCH
@@ -314,6 +315,7 @@ fn a_token_from_a_secret_looking_header_is_hidden_in_traces() {
         path: /servers
         headers: { X-Auth-Token: "{{saved.session}}" }
         json: { note: "{{saved.session}}" }
+      buys: true
       extract: { server_id: $.id }
 "#,
     );
@@ -353,6 +355,7 @@ fn validate_refuses_two_bodies_and_nested_forms_at_their_place() {
         path: /servers
         json: { plan: "{{config.plan}}" }
         form: { plan: "{{config.plan}}" }
+      buys: true
       extract: { server_id: $.id }
     - request:
         method: POST

@@ -50,6 +50,7 @@ order:
           label: "{{settings.label}}"
           region: "{{settings.region}}"
           nested: { plan: "{{config.plan}}", mixed: "a {{settings.label}} b" }
+      buys: true
       extract:
         server_id: $.server.id
   hoster_id: "{{saved.server_id}}"

@@ -194,7 +194,7 @@ fn a_bad_jsonpath_points_at_its_key() {
             && message.contains("order.steps[0].extract.server_id"),
         "{message}"
     );
-    assert!(message.contains("testhost.yaml:35:9"), "{message}");
+    assert!(message.contains("testhost.yaml:36:9"), "{message}");
 }
 
 #[test]
