@@ -38,7 +38,7 @@ fn a_helper_name_inside_a_block_that_could_be_a_field_is_a_validate_error() {
         "  server_password: \"{{#with saved}}{{password}}{{/with}}\"",
     );
     let (report, file) = validate(&yaml);
-    for (name, line) in [("uuid", 34), ("password", 54)] {
+    for (name, line) in [("uuid", 34), ("password", 55)] {
         assert!(
             report.contains(&format!(
                 "`{{{{{name}}}}}` calls the helper `{name}`, not the field `{name}`: write `{{{{this.{name}}}}}` for the field or `{{{{({name})}}}}` for the helper"
