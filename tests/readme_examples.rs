@@ -74,9 +74,13 @@ fn the_readme_menu_examples_validate() {
 }
 
 #[test]
-fn the_readme_login_example_validates() {
+fn the_readme_login_and_error_examples_validate() {
     let blocks = yaml_blocks("**Session logins.**", "**Credentials belong");
-    assert_eq!(blocks.len(), 1, "the section shows one login");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the sections show a login and errors in 200 answers"
+    );
     let testhost = fixture("providers/testhost.yaml")
         .replace(
             "  token:\n    env: TESTHOST_TOKEN\n",
@@ -87,15 +91,17 @@ fn the_readme_login_example_validates() {
             "  image: rocky-9\n  user: admin\n  project: demo\n",
         );
     let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
-    let yaml = testhost.replace(api, &blocks[0]);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("testhost.yaml");
-    std::fs::write(&path, &yaml).unwrap();
-    let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
-    assert!(
-        output.status.success(),
-        "the README's login does not validate:\n{yaml}\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    for block in blocks {
+        let yaml = testhost.replace(api, &block);
+        let path = dir.path().join("testhost.yaml");
+        std::fs::write(&path, &yaml).unwrap();
+        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
+        assert!(
+            output.status.success(),
+            "the README's example does not validate:\n{block}\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
