@@ -15,15 +15,14 @@
 use crate::state::{Store, now_secs};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::hash::{Hash, Hasher};
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
+
+/// The file of the menu cache in the task folder.
+const FILE: &str = "configs.cache";
 
 /// The cache of one provider's menu.
 pub struct MenuCache {
     store: Store,
-    path: PathBuf,
     key: String,
 }
 
@@ -42,7 +41,6 @@ impl MenuCache {
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         inputs.hash(&mut hasher);
         MenuCache {
-            path: store.dir().join("configs.cache"),
             store,
             key: format!("{:016x}", hasher.finish()),
         }
@@ -51,8 +49,7 @@ impl MenuCache {
     /// The menu stored for the same inputs at most `max_age` ago.
     pub fn get<T: DeserializeOwned>(&self, max_age: Duration) -> Option<T> {
         self.store.check_trusted().ok()?.then_some(())?;
-        let bytes =
-            crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
+        let bytes = self.store.read_cache(FILE)?;
         let stored: Stored<T> = serde_json::from_slice(&bytes).ok()?;
         let age = now_secs().saturating_sub(stored.fetched);
         (stored.key == self.key && age <= max_age.as_secs()).then_some(stored.menu)
@@ -66,26 +63,16 @@ impl MenuCache {
             fetched: now_secs(),
             menu,
         };
-        if self.store.ensure_dir().is_err() {
-            return;
+        if let Ok(bytes) = serde_json::to_vec(&stored) {
+            self.store.write_cache(FILE, &bytes);
         }
-        let write = || -> std::io::Result<()> {
-            // A random name, made with O_EXCL: never a file someone put there.
-            let mut temp = tempfile::Builder::new()
-                .prefix(".configs-")
-                .permissions(std::fs::Permissions::from_mode(0o600))
-                .tempfile_in(self.store.dir())?;
-            temp.write_all(&serde_json::to_vec(&stored)?)?;
-            temp.persist(&self.path)?;
-            Ok(())
-        };
-        let _ = write();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn a_menu_is_reused_for_the_same_inputs_while_fresh() {

@@ -15,19 +15,18 @@ use crate::http::Outgoing;
 use crate::state::{Store, now_secs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// How long before its expiry a token is renewed: a request sent with it must still arrive
 /// while it is valid (and a purchase is never sent with a token about to expire).
 pub const MARGIN: Duration = Duration::from_secs(60);
 
+/// The file of the session in the task folder.
+const FILE: &str = "session.cache";
+
 /// The kept session of one provider.
 pub struct SessionCache {
     store: Store,
-    path: PathBuf,
     key: String,
 }
 
@@ -67,18 +66,13 @@ impl SessionCache {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        SessionCache {
-            path: store.dir().join("session.cache"),
-            store,
-            key,
-        }
+        SessionCache { store, key }
     }
 
     /// The kept token, when it is for the same login and valid for `run` and [`MARGIN`] more.
     pub fn get(&self, run: Duration) -> Option<String> {
         self.store.check_trusted().ok()?.then_some(())?;
-        let bytes =
-            crate::files::read_state_bytes(&self.path, crate::files::STATE_FILE_CAP).ok()?;
+        let bytes = self.store.read_cache(FILE)?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
         let valid = stored.key == self.key
             && now_secs().saturating_add((run + MARGIN).as_secs()) < stored.expires
@@ -97,19 +91,9 @@ impl SessionCache {
             token: token.to_owned(),
             expires,
         };
-        if self.store.ensure_dir().is_err() {
-            return;
+        if let Ok(bytes) = serde_json::to_vec(&stored) {
+            self.store.write_cache(FILE, &bytes);
         }
-        let write = || -> std::io::Result<()> {
-            let mut temp = tempfile::Builder::new()
-                .prefix(".session-")
-                .permissions(std::fs::Permissions::from_mode(0o600))
-                .tempfile_in(self.store.dir())?;
-            temp.write_all(&serde_json::to_vec(&stored)?)?;
-            temp.persist(&self.path)?;
-            Ok(())
-        };
-        let _ = write();
     }
 }
 
@@ -145,6 +129,7 @@ pub fn expiry(value: &Value, lifetime: Duration) -> Result<u64> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
 
     fn login(body: &str) -> Outgoing {
         Outgoing {

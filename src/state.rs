@@ -365,6 +365,33 @@ impl Store {
         }
     }
 
+    /// The bytes of the cache file `name` beside the tasks (the menu, the login's session),
+    /// when the folder is trusted and the file is one of ours (never through a symlink).
+    pub fn read_cache(&self, name: &str) -> Option<Vec<u8>> {
+        self.check_trusted().ok()?.then_some(())?;
+        crate::files::read_state_bytes(&self.dir.join(name), crate::files::STATE_FILE_CAP).ok()
+    }
+
+    /// Writes the cache file `name` beside the tasks: private (0600), through a random O_EXCL
+    /// name and a rename, so never into a file someone put there. Not fsynced, and a cache that
+    /// cannot be written is no error: the next run fetches it again.
+    pub fn write_cache(&self, name: &str, bytes: &[u8]) {
+        let write = || -> Result<()> {
+            self.ensure_dir()?;
+            let mut temp = tempfile::Builder::new()
+                .prefix(&format!(".{name}-"))
+                .permissions(fs::Permissions::from_mode(0o600))
+                .tempfile_in(&self.dir)
+                .map_err(|e| io_error("write a cache in", &self.dir, &e))?;
+            temp.write_all(bytes)
+                .map_err(|e| io_error("write a cache in", &self.dir, &e))?;
+            temp.persist(self.dir.join(name))
+                .map_err(|e| io_error("write a cache in", &self.dir, &e.error))?;
+            Ok(())
+        };
+        let _ = write();
+    }
+
     /// Replaces a task's record.
     pub fn save(&self, task: &Task) -> Result<()> {
         self.ensure_dir()?;
