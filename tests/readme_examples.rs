@@ -19,11 +19,24 @@ fn yaml_blocks(from: &str, to: &str) -> Vec<String> {
         .collect()
 }
 
+/// Checks that `yaml`, a provider file built around the README example `block`, validates.
+fn assert_validates(yaml: &str, block: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("testhost.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
+    assert!(
+        output.status.success(),
+        "the README example does not validate:\n{block}\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn the_readme_body_and_answer_examples_validate() {
     let blocks = yaml_blocks("**Request bodies.**", "**Session logins.**");
     assert_eq!(blocks.len(), 2, "the section shows bodies and extraction");
-    let dir = tempfile::tempdir().unwrap();
     for block in blocks {
         let steps: String = block.lines().map(|line| format!("    {line}\n")).collect();
         let yaml = fixture("providers/testhost.yaml")
@@ -33,15 +46,7 @@ fn the_readme_body_and_answer_examples_validate() {
                 &format!("        root_password: $.root_password\n{steps}  hoster_id:"),
             );
         assert!(yaml.contains(&steps), "the example went into the order");
-        let path = dir.path().join("testhost.yaml");
-        std::fs::write(&path, &yaml).unwrap();
-        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
-        assert!(
-            output.status.success(),
-            "the README example does not validate:\n{block}\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_validates(&yaml, &block);
     }
 }
 
@@ -58,18 +63,9 @@ fn the_readme_menu_examples_validate() {
         .replace("{{config.region}}", "{{settings.region}}");
     let static_configs =
         &testhost[testhost.find("configs:").unwrap()..testhost.find("order:").unwrap()];
-    let dir = tempfile::tempdir().unwrap();
     for block in blocks {
         let yaml = testhost.replace(static_configs, &block);
-        let path = dir.path().join("testhost.yaml");
-        std::fs::write(&path, &yaml).unwrap();
-        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
-        assert!(
-            output.status.success(),
-            "the README example does not validate:\n{block}\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_validates(&yaml, &block);
     }
 }
 
@@ -91,17 +87,8 @@ fn the_readme_login_and_error_examples_validate() {
             "  image: rocky-9\n  user: admin\n  project: demo\n",
         );
     let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
-    let dir = tempfile::tempdir().unwrap();
     for block in blocks {
         let yaml = testhost.replace(api, &block);
-        let path = dir.path().join("testhost.yaml");
-        std::fs::write(&path, &yaml).unwrap();
-        let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
-        assert!(
-            output.status.success(),
-            "the README's example does not validate:\n{block}\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_validates(&yaml, &block);
     }
 }
