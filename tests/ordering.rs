@@ -288,12 +288,7 @@ fn a_bought_server_reaches_the_panel_even_when_a_later_step_fails() {
     let mut server = Server::new();
     let plugin = with_yaml(&server, &yaml);
     order_ok(&mut server);
-    server
-        .mock("POST", "/servers/42/actions/poweron")
-        .with_status(500)
-        .with_body("{}")
-        .expect(1)
-        .create();
+    common::power_on_fails(&mut server);
     // The panel gets the task id (so it keeps the server on its orders page) ...
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
     // ... and every poll says what went wrong and what to do.

@@ -174,12 +174,7 @@ fn a_later_step_that_fails_leaves_the_hoster_id_recorded() {
     let mut server = Server::new();
     let plugin = Plugin::new("testhost", &yaml, &server.url()).secrets("token=tok-purchase-1\n");
     common::creates_server_42(&mut server, 1);
-    server
-        .mock("POST", "/servers/42/actions/poweron")
-        .with_status(500)
-        .with_body("{}")
-        .expect(1)
-        .create();
+    common::power_on_fails(&mut server);
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
     assert_eq!(task_file(&plugin, &task_id)["hoster_id"], "42");
     let output = plugin.operator(&["tasks", "testhost"]);

@@ -36,12 +36,7 @@ fn running(yaml: &str, secrets: &str) -> (ServerGuard, Plugin, String) {
     let plugin = Plugin::new("testhost", yaml, &server.url())
         .secrets(&format!("token={TOKEN}\n{secrets}"))
         .with_env("VPS_PROVIDER_SSH_CHECK", "on");
-    server
-        .mock("POST", "/servers")
-        .with_status(201)
-        .with_body(json!({"server": {"id": 42}, "root_password": "Hoster-Pw-1"}).to_string())
-        .expect(1)
-        .create();
+    common::creates_server_42(&mut server, 1);
     server
         .mock("GET", "/servers/42")
         .with_body(

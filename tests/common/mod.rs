@@ -682,3 +682,14 @@ pub fn testhost_with_poweron_step() -> String {
         "        root_password: $.root_password\n    - request:\n        method: POST\n        path: \"/servers/{{saved.server_id}}/actions/poweron\"\n",
     )
 }
+
+/// The testhost's second order step (see [`testhost_with_poweron_step`]) failing with a 500,
+/// once.
+pub fn power_on_fails(server: &mut mockito::Server) -> mockito::Mock {
+    server
+        .mock("POST", "/servers/42/actions/poweron")
+        .with_status(500)
+        .with_body("{}")
+        .expect(1)
+        .create()
+}
