@@ -1,0 +1,281 @@
+//! The shipped ISPsystem BILLmanager provider file, end to end through the real binary, against
+//! a mock of a hoster's BILLmanager (`/billmgr?func=...&out=json`) on 127.0.0.1 answering with
+//! fixtures made from ISPsystem's documentation and public clients. Every answer is a 200: the
+//! errors are inside (`doc.error`), the session comes from `func=auth`, and the order's answer
+//! holds no id, so the new service is found in `func=vds` by the domain the order sent.
+
+mod common;
+
+use common::{
+    Plugin, Run, assert_error_says, assert_failed, assert_rate_limited, disabled_configs,
+    enabled_descrs as descrs, help_reply, in_progress, operator, pair, rate_limited, repo_file,
+    status, task_id, task_reply,
+};
+use mockito::{Matcher, Mock, Server};
+use std::sync::{Arc, Mutex};
+
+/// The session id in `auth.json`.
+const SESSION: &str = "9f3c2b1a0d8e7f6a5b4c3d2e";
+const PASSWORD: &str = "Acc0unt-Pw-77";
+/// What a site fills in: the login, its password, and the two values that differ per hoster.
+const SECRETS: &str = "username=client@example.com\npassword=Acc0unt-Pw-77\ndatacenter=1\nostempl=ISPsystem__AlmaLinux-9-amd64\n";
+/// The domain of the new service in the `vds-*` fixtures, replaced by the one the order sent.
+const FIXTURE_DOMAIN: &str = "vps-provider-test.example.com";
+/// The fixtures' new service.
+const ELID: &str = "4242";
+
+fn fixture(name: &str) -> String {
+    common::hoster_fixture("billmgr", name)
+}
+
+/// The shipped file as a site makes it its own: the hoster's panel address (the tests' mock
+/// comes through VPS_PROVIDER_BASE_URL instead) and `status: enabled`, the two edits its
+/// header asks for.
+fn site_yaml() -> String {
+    let shipped = std::fs::read_to_string(repo_file("providers.d/billmgr.yaml")).unwrap();
+    let edited = shipped
+        .replace(
+            "base_url: https://my.hoster.invalid",
+            "base_url: https://my.hoster.example.com",
+        )
+        .replace("\nstatus: disabled\n", "\nstatus: enabled\n");
+    assert_ne!(edited, shipped, "the header's two edits apply");
+    edited
+}
+
+fn plugin(server: &Server) -> Plugin {
+    Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(SECRETS)
+}
+
+/// `func=<func>` with the session, as a GET; not created yet.
+fn get(server: &mut Server, func: &str) -> Mock {
+    server
+        .mock("GET", "/billmgr")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("func".into(), func.into()),
+            Matcher::UrlEncoded("out".into(), "json".into()),
+            Matcher::UrlEncoded("auth".into(), SESSION.into()),
+        ]))
+}
+
+/// `func=<func>` with the session, as a form POST; not created yet.
+fn post(server: &mut Server, func: &str) -> Mock {
+    server
+        .mock("POST", "/billmgr")
+        .match_query(Matcher::UrlEncoded("auth".into(), SESSION.into()))
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_body(Matcher::UrlEncoded("func".into(), func.into()))
+}
+
+/// The login, answered with `answer`: the credentials in a form body, never in the URL.
+fn login(server: &mut Server, answer: &str) -> Mock {
+    server
+        .mock("POST", "/billmgr")
+        .match_query(Matcher::Missing)
+        .match_header("content-type", "application/x-www-form-urlencoded")
+        .match_body(
+            format!("func=auth&out=json&username=client%40example.com&password={PASSWORD}")
+                .as_str(),
+        )
+        .with_body(fixture(answer))
+        .create()
+}
+
+fn pricelist(server: &mut Server, answer: &str) -> Mock {
+    get(server, "pricelist.export")
+        .with_body(fixture(answer))
+        .create()
+}
+
+/// The domain the order sent, shared between the order's mock and the service list's.
+type Domain = Arc<Mutex<String>>;
+
+/// The order, accepted (`order-ok.json`) once; keeps the form it got and the domain in it.
+fn order_accepted(server: &mut Server, domain: &Domain) -> (Mock, Arc<Mutex<String>>) {
+    let form = Arc::new(Mutex::new(String::new()));
+    let (keep_form, keep_domain) = (form.clone(), domain.clone());
+    let mock = post(server, "v2.vds.order.param")
+        .with_body_from_request(move |request| {
+            let body = String::from_utf8(request.body().unwrap().clone()).unwrap();
+            let sent = body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("domain="))
+                .unwrap_or_default()
+                .to_owned();
+            *keep_domain.lock().unwrap() = sent;
+            *keep_form.lock().unwrap() = body;
+            fixture("order-ok.json").into_bytes()
+        })
+        .expect(1)
+        .create();
+    (mock, form)
+}
+
+/// `func=vds` answered `hits` times with the fixture `answer`, its new service carrying the
+/// domain the order sent.
+fn services(server: &mut Server, domain: &Domain, answer: &str, hits: usize) -> Mock {
+    let (domain, body) = (domain.clone(), fixture(answer));
+    get(server, "vds")
+        .with_body_from_request(move |_| {
+            body.replace(FIXTURE_DOMAIN, &domain.lock().unwrap())
+                .into_bytes()
+        })
+        .expect(hits)
+        .create()
+}
+
+/// `func=vds.edit&elid=4242` (the root password), answered with `answer`.
+fn service_form(server: &mut Server, answer: &str) -> Mock {
+    get(server, "vds.edit")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("func".into(), "vds.edit".into()),
+            Matcher::UrlEncoded("elid".into(), ELID.into()),
+            Matcher::UrlEncoded("auth".into(), SESSION.into()),
+        ]))
+        .with_body(fixture(answer))
+        .create()
+}
+
+/// Logs in, orders tariff 277 and finds the new service (in `after_order`, the list right
+/// after the order); gives the task id and the form the order sent.
+fn order(
+    plugin: &Plugin,
+    server: &mut Server,
+    domain: &Domain,
+    after_order: &str,
+) -> (String, String) {
+    let _login = login(server, "auth.json");
+    let _list = pricelist(server, "pricelist-many.json");
+    let (ordered, form) = order_accepted(server, domain);
+    let found = services(server, domain, after_order, 1);
+    let run = plugin.run(&["order", "277"]);
+    ordered.assert();
+    found.assert();
+    let form = form.lock().unwrap().clone();
+    (task_id(&run), form)
+}
+
+fn no_raw_answer(run: &Run) {
+    for raw in ["{\"doc\"", "$type", "tparams"] {
+        assert!(!run.stdout.contains(raw), "{raw} in {}", run.stdout);
+    }
+    for secret in [PASSWORD, SESSION] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn as_shipped_it_is_disabled_until_the_site_names_its_hoster() {
+    let mut server = Server::new();
+    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
+    let shipped = Plugin::shipped("billmgr", &server.url()).secrets(SECRETS);
+    assert_eq!(shipped.run(&["help"]).ok(), &help_reply("disabled"));
+    assert_eq!(shipped.run(&["configs"]).ok(), &disabled_configs());
+    let list = operator(&["list"], &shipped.env);
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains("disabled in its provider file"), "{listed}");
+    untouched.assert();
+}
+
+#[test]
+fn help_follows_the_credentials_and_settings() {
+    let mut server = Server::new();
+    let untouched = [
+        server.mock("GET", Matcher::Any).expect(0).create(),
+        server.mock("POST", Matcher::Any).expect(0).create(),
+    ];
+    let site = |secrets: &str| Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(secrets);
+
+    assert_eq!(site("").run(&["help"]).ok(), &help_reply("disabled"));
+    let no_os = site("username=client@example.com\npassword=pw\ndatacenter=1\n");
+    assert_eq!(no_os.run(&["help"]).ok(), &help_reply("disabled"));
+    assert_error_says(&no_os.run(&["order", "277"]), &["ostempl"]);
+    assert_eq!(site(SECRETS).run(&["help"]).ok(), &help_reply("enabled"));
+
+    let mut from_env = site("username=client@example.com\ndatacenter=1\nostempl=x\n");
+    from_env.env.push(("BILLMGR_PASSWORD".into(), "pw".into()));
+    assert_eq!(from_env.run(&["help"]).ok(), &help_reply("enabled"));
+    untouched.iter().for_each(Mock::assert);
+}
+
+#[test]
+fn configs_log_in_once_and_offer_the_vds_tariffs() {
+    let mut server = Server::new();
+    let session = login(&mut server, "auth.json").expect(1);
+    let list = pricelist(&mut server, "pricelist-many.json").expect(1);
+    let run = plugin(&server).run(&["configs"]);
+    assert_eq!(
+        descrs(&run),
+        [
+            pair(
+                "277",
+                "Bitrix-env, Rocky Linux 9, VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"
+            ),
+            pair(
+                "278",
+                "Bitrix-env, Rocky Linux 9, VDS-2 (2 CPU, 4 GB RAM, 40 GB SSD), 890.00 RUB/month"
+            ),
+        ]
+    );
+    no_raw_answer(&run);
+    session.assert();
+    list.assert();
+}
+
+#[test]
+fn one_tariff_is_one_config() {
+    let mut server = Server::new();
+    let _session = login(&mut server, "auth.json");
+    let _list = pricelist(&mut server, "pricelist-one.json");
+    let run = plugin(&server).run(&["configs"]);
+    assert_eq!(
+        descrs(&run),
+        [pair(
+            "277",
+            "Bitrix-env, Rocky Linux 9, VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"
+        )]
+    );
+}
+
+#[test]
+fn order_sends_the_form_and_polls_the_service_it_finds_by_domain() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, form) = order(&p, &mut server, &domain, "vds-list-processing.json");
+    assert_eq!(
+        form,
+        format!(
+            "func=v2.vds.order.param&out=json&pricelist=277&datacenter=1&order_period=1&period=1\
+             &ostempl=ISPsystem__AlmaLinux-9-amd64&domain=bitrix-{task_id}.bitrix.internal\
+             &autoprolong=1&skipbasket=on&sok=ok"
+        )
+    );
+    assert_eq!(p.only_task()["hoster_id"], ELID, "{}", p.only_task());
+
+    let polls = [
+        services(&mut server, &domain, "vds-list-processing.json", 2),
+        services(&mut server, &domain, "vds-list-active.json", 1),
+        service_form(&mut server, "vds-edit.json").expect(3),
+    ];
+    for _ in 0..2 {
+        assert_eq!(status(&p.run(&["order_status", &task_id])), in_progress());
+    }
+    let finished = task_reply(
+        &task_id,
+        "finished",
+        "203.0.113.60",
+        "Invented-Root-Pass-42",
+    );
+    assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
+    // Once finished, the answer comes from the task store: the hoster is not asked again.
+    assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
+    for poll in &polls {
+        poll.assert();
+    }
+}
