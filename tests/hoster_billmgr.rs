@@ -279,3 +279,212 @@ fn order_sends_the_form_and_polls_the_service_it_finds_by_domain() {
         poll.assert();
     }
 }
+
+#[test]
+fn a_first_service_is_one_object_and_is_found_too() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    assert_eq!(p.only_task()["hoster_id"], ELID);
+    let _active = services(&mut server, &domain, "vds-list-one.json", 1);
+    let _form = service_form(&mut server, "vds-edit.json");
+    assert_eq!(
+        p.run(&["order_status", &task_id]).ok(),
+        &task_reply(
+            &task_id,
+            "finished",
+            "203.0.113.60",
+            "Invented-Root-Pass-42"
+        )
+    );
+}
+
+#[test]
+fn a_build_still_processing_after_30_minutes_is_given_up_and_deleted_once() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-processing.json");
+    let _processing = services(&mut server, &domain, "vds-list-processing.json", 2);
+    let _form = service_form(&mut server, "vds-edit.json");
+    p.backdate_task(&task_id, 31);
+    let deleted = post(&mut server, "vds.delete")
+        .match_body(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("elid".into(), ELID.into()),
+            Matcher::UrlEncoded("sok".into(), "ok".into()),
+        ]))
+        .with_body(fixture("delete-ok.json"))
+        .expect(1)
+        .create();
+    let failed = p.run(&["order_status", &task_id]);
+    assert_failed(&failed, &task_id, &["given up after 30 minutes", "`5`"]);
+    // The next poll answers from the task store: no second delete.
+    assert_failed(&p.run(&["order_status", &task_id]), &task_id, &[]);
+    deleted.assert();
+    assert_eq!(p.only_task()["cleanup"], "done", "{}", p.only_task());
+}
+
+#[test]
+fn a_suspended_service_is_an_error_and_a_refused_delete_is_recorded() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let suspended = fixture("vds-list-one.json").replace(
+        r#""$orig": "2",
+        "$": "Active""#,
+        r#""$orig": "3",
+        "$": "Suspended""#,
+    );
+    assert!(suspended.contains("Suspended"));
+    let _list = get(&mut server, "vds").with_body(suspended).create();
+    let _form = service_form(&mut server, "vds-edit.json");
+    let refused = post(&mut server, "vds.delete")
+        .with_body(fixture("error-access.json"))
+        .expect(1)
+        .create();
+    let failed = p.run(&["order_status", &task_id]);
+    assert_failed(&failed, &task_id, &["`3`"]);
+    refused.assert();
+    let task = p.only_task();
+    assert!(
+        task["cleanup_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Insufficient privileges to perform this operation")),
+        "{task}"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_the_hosters_words_and_orders_nothing() {
+    let mut server = Server::new();
+    let refused = login(&mut server, "error-auth.json").expect(2);
+    let nothing = [
+        get(&mut server, "pricelist.export").expect(0).create(),
+        post(&mut server, "v2.vds.order.param").expect(0).create(),
+    ];
+    let p = plugin(&server);
+    let configs = p.run(&["configs"]);
+    assert_error_says(
+        &configs,
+        &[
+            "the login to the hoster failed",
+            "Invalid username or password",
+        ],
+    );
+    no_raw_answer(&configs);
+    let order = p.run(&["order", "277"]);
+    // The order reads the tariffs first: it stops at the login, before any task exists.
+    assert_error_says(
+        &order,
+        &["the login to the hoster failed", "Invalid username or password"],
+    );
+    no_raw_answer(&order);
+    refused.assert();
+    nothing.iter().for_each(Mock::assert);
+}
+
+#[test]
+fn a_refused_order_is_the_hosters_words_and_nothing_was_bought() {
+    for (answer, says) in [
+        ("error-balance.json", "Insufficient funds on the account"),
+        (
+            "error-value.json",
+            "The value of the field Operating system is invalid",
+        ),
+        (
+            "error-missed.json",
+            "Required field Tariff plan is not filled",
+        ),
+    ] {
+        let mut server = Server::new();
+        let _login = login(&mut server, "auth.json");
+        let _list = pricelist(&mut server, "pricelist-many.json");
+        let refused = post(&mut server, "v2.vds.order.param")
+            .with_body(fixture(answer))
+            .expect(1)
+            .create();
+        let no_lookup = get(&mut server, "vds").expect(0).create();
+        let p = plugin(&server);
+        let run = p.run(&["order", "277"]);
+        assert_error_says(
+            &run,
+            &[says, "nothing was bought (the hoster refused the order)"],
+        );
+        no_raw_answer(&run);
+        refused.assert();
+        no_lookup.assert();
+        assert_eq!(p.only_task()["stage"], "refused");
+    }
+}
+
+#[test]
+fn a_service_the_hoster_does_not_know_is_an_error_in_its_words() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let _list = get(&mut server, "vds")
+        .with_body(fixture("vds-list-empty.json"))
+        .create();
+    let unknown = service_form(&mut server, "error-not-found.json").expect(1);
+    let run = p.run(&["order_status", &task_id]);
+    assert_error_says(&run, &["Object not found"]);
+    no_raw_answer(&run);
+    unknown.assert();
+}
+
+#[test]
+fn an_expired_session_is_reported_in_the_hosters_words() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let expired = get(&mut server, "vds")
+        .with_body(fixture("error-session.json"))
+        .expect(1)
+        .create();
+    let run = p.run(&["order_status", &task_id]);
+    assert_error_says(&run, &["Session expired or invalid"]);
+    no_raw_answer(&run);
+    expired.assert();
+}
+
+#[test]
+fn an_order_whose_service_is_not_listed_is_handed_out_for_the_console() {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let p = plugin(&server);
+    // The list right after the order shows only an older service.
+    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-empty.json");
+    assert_eq!(p.only_task()["stage"], "unknown");
+    let poll = p.run(&["order_status", &task_id]);
+    assert_error_says(
+        &poll,
+        &["may have been ordered", "check the hoster's console"],
+    );
+}
+
+#[test]
+fn rate_limits_are_retried_on_reads_and_never_on_the_order() {
+    let mut server = Server::new();
+    let _login = login(&mut server, "auth.json");
+    let busy = rate_limited(get(&mut server, "pricelist.export"), "Too Many Requests", 1);
+    let list = pricelist(&mut server, "pricelist-many.json").expect(1);
+    let p = plugin(&server);
+    assert_eq!(descrs(&p.run(&["configs"])).len(), 2);
+    busy.assert();
+    list.assert();
+
+    let limited = rate_limited(
+        post(&mut server, "v2.vds.order.param"),
+        "Too Many Requests",
+        1,
+    );
+    let no_lookup = get(&mut server, "vds").expect(0).create();
+    let run = p.run(&["order", "277"]);
+    assert_rate_limited(&run, "Too Many Requests");
+    limited.assert();
+    no_lookup.assert();
+}
