@@ -378,7 +378,10 @@ fn a_wrong_password_is_the_hosters_words_and_orders_nothing() {
     // The order reads the tariffs first: it stops at the login, before any task exists.
     assert_error_says(
         &order,
-        &["the login to the hoster failed", "Invalid username or password"],
+        &[
+            "the login to the hoster failed",
+            "Invalid username or password",
+        ],
     );
     no_raw_answer(&order);
     refused.assert();
@@ -487,4 +490,39 @@ fn rate_limits_are_retried_on_reads_and_never_on_the_order() {
     assert_rate_limited(&run, "Too Many Requests");
     limited.assert();
     no_lookup.assert();
+}
+
+#[test]
+fn settings_in_the_secrets_file_change_the_menu_and_the_order() {
+    let mut server = Server::new();
+    let _login = login(&mut server, "auth.json");
+    let _list = pricelist(&mut server, "pricelist-many.json");
+    let site = Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(&format!(
+        "{SECRETS}max_price=500\nos_name=AlmaLinux 9\norder_func=vds.order.param\nserver_domain=pool.example.com\nautoprolong=off\n"
+    ));
+    assert_eq!(
+        descrs(&site.run(&["configs"])),
+        [pair(
+            "277",
+            "Bitrix-env, AlmaLinux 9, VDS-1 (1 CPU, 1 GB RAM, 20 GB SSD), 390.00 RUB/month"
+        )]
+    );
+    // BILLmanager 5's order function, the site's domain and no renewal.
+    let bm5 = post(&mut server, "vds.order.param")
+        .match_body(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("func".into(), "vds.order.param".into()),
+            Matcher::UrlEncoded("autoprolong".into(), "off".into()),
+            Matcher::Regex("&domain=bitrix-[0-9]+\\.pool\\.example\\.com&".into()),
+        ]))
+        .with_body(fixture("order-ok.json"))
+        .expect(1)
+        .create();
+    let _found = get(&mut server, "vds")
+        .with_body(fixture("vds-list-one.json"))
+        .create();
+    let run = site.run(&["order", "277"]);
+    assert!(run.json["task_id"].is_string(), "{}", run.stdout);
+    bm5.assert();
+    // 278 costs 890: above the cap, it is not offered, and cannot be ordered.
+    assert_error_says(&site.run(&["order", "278"]), &["offers no config `278`"]);
 }
