@@ -7,9 +7,9 @@
 mod common;
 
 use common::{
-    Plugin, Run, assert_error_says, assert_failed, assert_rate_limited, disabled_configs,
-    enabled_descrs as descrs, help_reply, in_progress, operator, pair, rate_limited, repo_file,
-    status, task_id, task_reply,
+    Plugin, Run, assert_error_says, assert_failed, assert_polls_until_finished,
+    assert_rate_limited, disabled_configs, enabled_descrs as descrs, help_reply, operator, pair,
+    rate_limited, repo_file, status, task_id,
 };
 use mockito::{Matcher, Mock, Server};
 use std::sync::{Arc, Mutex};
@@ -155,6 +155,37 @@ fn order(
     (task_id(&run), form)
 }
 
+/// A mock hoster, the site's plugin and the task of an order whose service list right after
+/// the order is `after_order`.
+struct Ordered {
+    server: mockito::ServerGuard,
+    domain: Domain,
+    plugin: Plugin,
+    task_id: String,
+}
+
+fn ordered(after_order: &str) -> Ordered {
+    let mut server = Server::new();
+    let domain = Domain::default();
+    let plugin = plugin(&server);
+    let (task_id, _) = order(&plugin, &mut server, &domain, after_order);
+    Ordered {
+        server,
+        domain,
+        plugin,
+        task_id,
+    }
+}
+
+/// What the panel gets once the fixtures' service is ready.
+fn ready() -> (String, String, String) {
+    (
+        "finished".into(),
+        "203.0.113.60".into(),
+        "Invented-Root-Pass-42".into(),
+    )
+}
+
 fn no_raw_answer(run: &Run) {
     for raw in ["{\"doc\"", "$type", "tparams"] {
         assert!(!run.stdout.contains(raw), "{raw} in {}", run.stdout);
@@ -263,49 +294,31 @@ fn order_sends_the_form_and_polls_the_service_it_finds_by_domain() {
         services(&mut server, &domain, "vds-list-active.json", 1),
         service_form(&mut server, "vds-edit.json").expect(3),
     ];
-    for _ in 0..2 {
-        assert_eq!(status(&p.run(&["order_status", &task_id])), in_progress());
-    }
-    let finished = task_reply(
-        &task_id,
-        "finished",
-        "203.0.113.60",
-        "Invented-Root-Pass-42",
-    );
-    assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
-    // Once finished, the answer comes from the task store: the hoster is not asked again.
-    assert_eq!(p.run(&["order_status", &task_id]).ok(), &finished);
-    for poll in &polls {
-        poll.assert();
-    }
+    assert_polls_until_finished(&p, &task_id, ready(), &polls);
 }
 
 #[test]
 fn a_first_service_is_one_object_and_is_found_too() {
-    let mut server = Server::new();
-    let domain = Domain::default();
-    let p = plugin(&server);
-    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let Ordered {
+        mut server,
+        domain,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-one.json");
     assert_eq!(p.only_task()["hoster_id"], ELID);
     let _active = services(&mut server, &domain, "vds-list-one.json", 1);
     let _form = service_form(&mut server, "vds-edit.json");
-    assert_eq!(
-        p.run(&["order_status", &task_id]).ok(),
-        &task_reply(
-            &task_id,
-            "finished",
-            "203.0.113.60",
-            "Invented-Root-Pass-42"
-        )
-    );
+    assert_eq!(status(&p.run(&["order_status", &task_id])), ready());
 }
 
 #[test]
 fn a_build_still_processing_after_30_minutes_is_given_up_and_deleted_once() {
-    let mut server = Server::new();
-    let domain = Domain::default();
-    let p = plugin(&server);
-    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-processing.json");
+    let Ordered {
+        mut server,
+        domain,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-processing.json");
     let _processing = services(&mut server, &domain, "vds-list-processing.json", 2);
     let _form = service_form(&mut server, "vds-edit.json");
     p.backdate_task(&task_id, 31);
@@ -327,10 +340,12 @@ fn a_build_still_processing_after_30_minutes_is_given_up_and_deleted_once() {
 
 #[test]
 fn a_suspended_service_is_an_error_and_a_refused_delete_is_recorded() {
-    let mut server = Server::new();
-    let domain = Domain::default();
-    let p = plugin(&server);
-    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let Ordered {
+        mut server,
+        domain: _,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-one.json");
     let suspended = fixture("vds-list-one.json").replace(
         r#""$orig": "2",
         "$": "Active""#,
@@ -424,10 +439,12 @@ fn a_refused_order_is_the_hosters_words_and_nothing_was_bought() {
 
 #[test]
 fn a_service_the_hoster_does_not_know_is_an_error_in_its_words() {
-    let mut server = Server::new();
-    let domain = Domain::default();
-    let p = plugin(&server);
-    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let Ordered {
+        mut server,
+        domain: _,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-one.json");
     let _list = get(&mut server, "vds")
         .with_body(fixture("vds-list-empty.json"))
         .create();
@@ -440,10 +457,12 @@ fn a_service_the_hoster_does_not_know_is_an_error_in_its_words() {
 
 #[test]
 fn an_expired_session_is_reported_in_the_hosters_words() {
-    let mut server = Server::new();
-    let domain = Domain::default();
-    let p = plugin(&server);
-    let (task_id, _) = order(&p, &mut server, &domain, "vds-list-one.json");
+    let Ordered {
+        mut server,
+        domain: _,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-one.json");
     let expired = get(&mut server, "vds")
         .with_body(fixture("error-session.json"))
         .expect(1)
