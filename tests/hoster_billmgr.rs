@@ -87,6 +87,16 @@ fn pricelist(server: &mut Server, answer: &str) -> Mock {
         .create()
 }
 
+/// A mock hoster that logs in and lists the tariffs of `tariffs`.
+fn serving(tariffs: &str) -> (mockito::ServerGuard, [Mock; 2]) {
+    let mut server = Server::new();
+    let mocks = [
+        login(&mut server, "auth.json"),
+        pricelist(&mut server, tariffs),
+    ];
+    (server, mocks)
+}
+
 /// The domain the order sent, shared between the order's mock and the service list's.
 type Domain = Arc<Mutex<String>>;
 
@@ -260,9 +270,7 @@ fn configs_log_in_once_and_offer_the_vds_tariffs() {
 
 #[test]
 fn one_tariff_is_one_config() {
-    let mut server = Server::new();
-    let _session = login(&mut server, "auth.json");
-    let _list = pricelist(&mut server, "pricelist-one.json");
+    let (server, _hoster) = serving("pricelist-one.json");
     let run = plugin(&server).run(&["configs"]);
     assert_eq!(
         descrs(&run),
@@ -416,9 +424,7 @@ fn a_refused_order_is_the_hosters_words_and_nothing_was_bought() {
             "Required field Tariff plan is not filled",
         ),
     ] {
-        let mut server = Server::new();
-        let _login = login(&mut server, "auth.json");
-        let _list = pricelist(&mut server, "pricelist-many.json");
+        let (mut server, _hoster) = serving("pricelist-many.json");
         let refused = post(&mut server, "v2.vds.order.param")
             .with_body(fixture(answer))
             .expect(1)
@@ -438,39 +444,32 @@ fn a_refused_order_is_the_hosters_words_and_nothing_was_bought() {
 }
 
 #[test]
-fn a_service_the_hoster_does_not_know_is_an_error_in_its_words() {
-    let Ordered {
-        mut server,
-        domain: _,
-        plugin: p,
-        task_id,
-    } = ordered("vds-list-one.json");
-    let _list = get(&mut server, "vds")
-        .with_body(fixture("vds-list-empty.json"))
-        .create();
-    let unknown = service_form(&mut server, "error-not-found.json").expect(1);
-    let run = p.run(&["order_status", &task_id]);
-    assert_error_says(&run, &["Object not found"]);
-    no_raw_answer(&run);
-    unknown.assert();
-}
-
-#[test]
-fn an_expired_session_is_reported_in_the_hosters_words() {
-    let Ordered {
-        mut server,
-        domain: _,
-        plugin: p,
-        task_id,
-    } = ordered("vds-list-one.json");
-    let expired = get(&mut server, "vds")
-        .with_body(fixture("error-session.json"))
-        .expect(1)
-        .create();
-    let run = p.run(&["order_status", &task_id]);
-    assert_error_says(&run, &["Session expired or invalid"]);
-    no_raw_answer(&run);
-    expired.assert();
+fn an_unknown_service_or_an_ended_session_is_an_error_in_the_hosters_words() {
+    // (the list's answer, the form's answer, what the panel reads)
+    for (list, form, says) in [
+        (
+            "vds-list-empty.json",
+            "error-not-found.json",
+            "Object not found",
+        ),
+        (
+            "error-session.json",
+            "vds-edit.json",
+            "Session expired or invalid",
+        ),
+    ] {
+        let Ordered {
+            mut server,
+            domain: _,
+            plugin: p,
+            task_id,
+        } = ordered("vds-list-one.json");
+        let _list = get(&mut server, "vds").with_body(fixture(list)).create();
+        let _form = service_form(&mut server, form);
+        let run = p.run(&["order_status", &task_id]);
+        assert_error_says(&run, &[says]);
+        no_raw_answer(&run);
+    }
 }
 
 #[test]
@@ -513,9 +512,7 @@ fn rate_limits_are_retried_on_reads_and_never_on_the_order() {
 
 #[test]
 fn settings_in_the_secrets_file_change_the_menu_and_the_order() {
-    let mut server = Server::new();
-    let _login = login(&mut server, "auth.json");
-    let _list = pricelist(&mut server, "pricelist-many.json");
+    let (mut server, _hoster) = serving("pricelist-many.json");
     let site = Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(&format!(
         "{SECRETS}max_price=500\nos_name=AlmaLinux 9\norder_func=vds.order.param\nserver_domain=pool.example.com\nautoprolong=off\n"
     ));
