@@ -119,7 +119,7 @@ fn billmanager_menu(answer: &str) -> Vec<(String, String)> {
             "func".into(),
             "pricelist.export".into(),
         ))
-        .with_body(hoster_fixture("billmanager", answer))
+        .with_body(hoster_fixture("billmgr", answer))
         .expect(1)
         .create();
     let run = plugin(&server, BILLMANAGER).run(&["configs"]);
