@@ -262,6 +262,14 @@ pub const AUTH: &str = "Bearer tok";
 /// A secrets file holding only the token the mocks expect.
 pub const SECRETS: &str = "token=tok\n";
 
+/// The JSON fixture `name` (under `tests/fixtures/`) after `change`, as text: one field of a
+/// documented answer changed, without a file for every variation.
+pub fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut value: Value = serde_json::from_str(&fixture(name)).unwrap();
+    change(&mut value);
+    value.to_string()
+}
+
 /// The fixture `name` of `hoster`, from `tests/fixtures/hosters/<hoster>/`.
 pub fn hoster_fixture(hoster: &str, name: &str) -> String {
     fixture(&format!("hosters/{hoster}/{name}"))
