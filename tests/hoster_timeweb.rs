@@ -10,7 +10,7 @@ use common::{
     help_reply, json_post, once, pair, rate_limited, received_json, task_id, task_reply,
 };
 use mockito::{Matcher, Mock, Server};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SERVER: &str = "/api/v1/servers/4051231";
 /// The fixtures' Rocky Linux 9 id is made up; the shipped file has none (see its header).
