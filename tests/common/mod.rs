@@ -354,6 +354,52 @@ pub fn received_json(received: &Received) -> Value {
     serde_json::from_slice(&received.lock().unwrap()).unwrap()
 }
 
+/// The root password that `user_data`, the cloud-init document a shipped file sends where the
+/// hoster makes none (digitalocean.yaml, regru.yaml), sets; checked to be a generated one (24
+/// letters and digits), never expired, and usable over SSH: password logins on, root allowed
+/// (in a drop-in read first and in the main file), set again last, sshd restarted.
+pub fn cloud_init_root_password(user_data: &Value) -> String {
+    let user_data = user_data.as_str().expect("user_data is text");
+    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+    let cloud: Value = serde_yaml_ng::from_str(user_data).expect("user_data is YAML");
+    let password = cloud["chpasswd"]["users"][0]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(password.len(), 24);
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(
+        cloud["chpasswd"],
+        serde_json::json!({"expire": false, "users": [{"name": "root", "password": password, "type": "text"}]})
+    );
+    assert_eq!(cloud["ssh_pwauth"], true);
+    assert_eq!(cloud["disable_root"], false);
+    let runcmd: Vec<&str> = cloud["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(runcmd.contains(&format!("echo 'root:{password}' | chpasswd").as_str()));
+    assert!(
+        runcmd
+            .iter()
+            .any(|c| c.contains("PermitRootLogin yes") && c.contains("/etc/ssh/sshd_config"))
+    );
+    assert_eq!(runcmd.last(), Some(&"systemctl restart sshd"));
+    assert_eq!(
+        cloud["write_files"][0]["path"],
+        "/etc/ssh/sshd_config.d/01-bitrix-pool.conf"
+    );
+    assert!(
+        cloud["write_files"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("PermitRootLogin yes\n")
+    );
+    password
+}
+
 /// The task id of a successful `order` reply.
 pub fn task_id(run: &Run) -> String {
     run.ok()["task_id"].as_str().unwrap().to_owned()
