@@ -25,6 +25,13 @@ fn regru_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
     fixture_with(&format!("hosters/regru/{name}"), change)
 }
 
+/// The ready reglet's answer with `status` in place of `active`.
+fn active_but(status: &str) -> String {
+    regru_with("status-active.json", |v| {
+        v["reglet"]["status"] = json!(status)
+    })
+}
+
 fn plugin(server: &Server) -> Plugin {
     Plugin::shipped("regru", &server.url()).secrets(common::SECRETS)
 }
@@ -265,18 +272,8 @@ fn a_site_that_keeps_failed_servers_gets_no_delete() {
 #[test]
 fn suspended_removed_and_failed_reglets_are_errors_and_deleted() {
     for (state, body) in [
-        (
-            "suspended",
-            regru_with("status-active.json", |v| {
-                v["reglet"]["status"] = json!("suspended")
-            }),
-        ),
-        (
-            "archive",
-            regru_with("status-active.json", |v| {
-                v["reglet"]["status"] = json!("archive")
-            }),
-        ),
+        ("suspended", active_but("suspended")),
+        ("archive", active_but("archive")),
         ("error", regru("status-error.json")),
     ] {
         let mut server = Server::new();
@@ -299,20 +296,8 @@ fn a_powered_off_reglet_waits_and_an_unknown_state_is_named() {
     let mut server = Server::new();
     let p = plugin(&server);
     let task_id = order(&p, &mut server);
-    let _off = reglet(
-        &mut server,
-        200,
-        &regru_with("status-active.json", |v| {
-            v["reglet"]["status"] = json!("off")
-        }),
-    );
-    let _odd = reglet(
-        &mut server,
-        200,
-        &regru_with("status-active.json", |v| {
-            v["reglet"]["status"] = json!("reinstalling")
-        }),
-    );
+    let _off = reglet(&mut server, 200, &active_but("off"));
+    let _odd = reglet(&mut server, 200, &active_but("reinstalling"));
     let untouched = server.mock("DELETE", Matcher::Any).expect(0).create();
     assert_eq!(
         p.run(&["order_status", &task_id]).ok()["status"],
