@@ -173,44 +173,7 @@ fn order_sets_the_password_through_cloud_init_and_polls_until_finished() {
 
     let body = received_json(&received);
     assert_eq!(body["name"], format!("bitrix-{task_id}"));
-    let user_data = body["user_data"].as_str().expect("user_data is text");
-    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
-    let cloud: Value = serde_yaml_ng::from_str(user_data).expect("user_data is YAML");
-    let password = cloud["chpasswd"]["users"][0]["password"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(password.len(), 24);
-    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
-    assert_eq!(
-        cloud["chpasswd"],
-        json!({"expire": false, "users": [{"name": "root", "password": password, "type": "text"}]})
-    );
-    assert_eq!(cloud["ssh_pwauth"], true);
-    assert_eq!(cloud["disable_root"], false);
-    let runcmd: Vec<&str> = cloud["runcmd"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
-    assert!(runcmd.contains(&format!("echo 'root:{password}' | chpasswd").as_str()));
-    assert!(
-        runcmd
-            .iter()
-            .any(|c| c.contains("PermitRootLogin yes") && c.contains("/etc/ssh/sshd_config"))
-    );
-    assert_eq!(runcmd.last(), Some(&"systemctl restart sshd"));
-    assert_eq!(
-        cloud["write_files"][0]["path"],
-        "/etc/ssh/sshd_config.d/01-bitrix-pool.conf"
-    );
-    assert!(
-        cloud["write_files"][0]["content"]
-            .as_str()
-            .unwrap()
-            .contains("PermitRootLogin yes\n")
-    );
+    let password = common::cloud_init_root_password(&body["user_data"]);
     // The password is only ever printed by a finished order_status.
     assert!(!ordered.stdout.contains(&password) && !ordered.stderr.contains(&password));
 

@@ -6,11 +6,11 @@ mod common;
 use common::{
     Plugin, Received, assert_bad_token, assert_error_says, assert_failed,
     assert_order_rate_limited, assert_poll_rate_limited, assert_token_from_env, authed,
-    capture_once, deleted_once, disabled_configs, enabled_descrs as descrs, fixture, help_reply,
-    json_post, once, pair, rate_limited, received_json, task_id, task_reply,
+    capture_once, deleted_once, disabled_configs, enabled_descrs as descrs, fixture, fixture_with,
+    help_reply, json_post, once, pair, rate_limited, received_json, task_id, task_reply,
 };
 use mockito::{Matcher, Mock, Server};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SERVER: &str = "/api/v1/servers/4051231";
 /// The fixtures' Rocky Linux 9 id is made up; the shipped file has none (see its header).
@@ -32,12 +32,6 @@ fn presets(server: &mut Server) -> Mock {
 fn poll_answer(server: &mut Server, status: usize, body: &str) -> Mock {
     let get = authed(server, "GET", SERVER).with_header("content-type", "application/json");
     once(get, status, body)
-}
-
-fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
-    let mut value: Value = serde_json::from_str(&fixture(name)).unwrap();
-    change(&mut value);
-    value.to_string()
 }
 
 /// POST /api/v1/servers accepted; the body it got is kept in the returned cell.

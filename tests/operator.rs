@@ -33,6 +33,7 @@ fn every_shipped_provider_file_is_valid() {
         "linode",
         "timeweb",
         "billmgr",
+        "regru",
     ] {
         assert!(
             stdout.contains(&format!(
@@ -564,6 +565,8 @@ fn no_source_file_names_a_hoster() {
         "linode",
         "timeweb",
         "billmgr",
+        "regru",
+        "reg.ru",
         "hcloud",
     ];
     let mut stack = vec![repo_file("src")];

@@ -262,6 +262,14 @@ pub const AUTH: &str = "Bearer tok";
 /// A secrets file holding only the token the mocks expect.
 pub const SECRETS: &str = "token=tok\n";
 
+/// The JSON fixture `name` (under `tests/fixtures/`) after `change`, as text: one field of a
+/// documented answer changed, without a file for every variation.
+pub fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut value: Value = serde_json::from_str(&fixture(name)).unwrap();
+    change(&mut value);
+    value.to_string()
+}
+
 /// The fixture `name` of `hoster`, from `tests/fixtures/hosters/<hoster>/`.
 pub fn hoster_fixture(hoster: &str, name: &str) -> String {
     fixture(&format!("hosters/{hoster}/{name}"))
@@ -344,6 +352,52 @@ pub fn capture_once(
 /// The JSON body a [`capture_once`] mock received.
 pub fn received_json(received: &Received) -> Value {
     serde_json::from_slice(&received.lock().unwrap()).unwrap()
+}
+
+/// The root password that `user_data`, the cloud-init document a shipped file sends where the
+/// hoster makes none (digitalocean.yaml, regru.yaml), sets; checked to be a generated one (24
+/// letters and digits), never expired, and usable over SSH: password logins on, root allowed
+/// (in a drop-in read first and in the main file), set again last, sshd restarted.
+pub fn cloud_init_root_password(user_data: &Value) -> String {
+    let user_data = user_data.as_str().expect("user_data is text");
+    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+    let cloud: Value = serde_yaml_ng::from_str(user_data).expect("user_data is YAML");
+    let password = cloud["chpasswd"]["users"][0]["password"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(password.len(), 24);
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(
+        cloud["chpasswd"],
+        serde_json::json!({"expire": false, "users": [{"name": "root", "password": password, "type": "text"}]})
+    );
+    assert_eq!(cloud["ssh_pwauth"], true);
+    assert_eq!(cloud["disable_root"], false);
+    let runcmd: Vec<&str> = cloud["runcmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(runcmd.contains(&format!("echo 'root:{password}' | chpasswd").as_str()));
+    assert!(
+        runcmd
+            .iter()
+            .any(|c| c.contains("PermitRootLogin yes") && c.contains("/etc/ssh/sshd_config"))
+    );
+    assert_eq!(runcmd.last(), Some(&"systemctl restart sshd"));
+    assert_eq!(
+        cloud["write_files"][0]["path"],
+        "/etc/ssh/sshd_config.d/01-bitrix-pool.conf"
+    );
+    assert!(
+        cloud["write_files"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("PermitRootLogin yes\n")
+    );
+    password
 }
 
 /// The task id of a successful `order` reply.
