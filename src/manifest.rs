@@ -216,6 +216,12 @@ pub struct Login {
     /// `api.deadline_seconds` by a minute; else the run logs in again.
     #[serde(default)]
     pub expires_seconds: Option<u64>,
+    /// A JSONPath over any answer: when it matches (a value other than `null` or `false`),
+    /// the hoster says the session ended, as a 401 does: the token is renewed once and a read
+    /// sent again (a request that buys never is). For APIs that answer an ended session with
+    /// 200 and an error inside, e.g. `"$.doc.error[?@['$type'] == 'auth']"`.
+    #[serde(default)]
+    pub renew_when: Option<String>,
 }
 
 /// An HTTP status code (`404`) or an inclusive range (`"500-599"`).

@@ -67,6 +67,9 @@ pub enum CallError {
     NoAnswer(Error),
     /// The request could not be built (a template failed): nothing was sent.
     NotBuilt(Error),
+    /// The answer says the session ended (`api.login.renew_when`), whatever its status: the
+    /// request was refused for its token, so nothing was done.
+    SessionEnded(Error),
 }
 
 impl CallError {
@@ -78,7 +81,8 @@ impl CallError {
             CallError::NotSent
             | CallError::Unreachable(_)
             | CallError::NotBuilt(_)
-            | CallError::Refused(_) => true,
+            | CallError::Refused(_)
+            | CallError::SessionEnded(_) => true,
             CallError::Answered { status, .. } => (400..=499).contains(status) && *status != 408,
             CallError::NoAnswer(_) => false,
         }
@@ -89,6 +93,7 @@ impl CallError {
             CallError::NotSent => Error::new("dry run: nothing was sent"),
             CallError::Answered { error: e, .. }
             | CallError::Refused(e)
+            | CallError::SessionEnded(e)
             | CallError::Unreachable(e)
             | CallError::NoAnswer(e)
             | CallError::NotBuilt(e) => e,
@@ -274,10 +279,13 @@ impl<'a> Runner<'a> {
         Ok(Some((token, expires)))
     }
 
-    /// After a 401, a new token once per run; `false` when there is no login to renew or it
-    /// was renewed already.
+    /// After a 401 or an answer that says the session ended, a new token once per run;
+    /// `false` when there is no login to renew or it was renewed already.
     fn renew_after(&mut self, failure: &CallError) -> Result<bool> {
-        let refused = matches!(failure, CallError::Answered { status: 401, .. });
+        let refused = matches!(
+            failure,
+            CallError::Answered { status: 401, .. } | CallError::SessionEnded(_)
+        );
         let Some(login) = self
             .bound
             .plan
@@ -558,13 +566,19 @@ impl<'a> Runner<'a> {
                 .any(|(low, high)| (*low..=*high).contains(&answer.status));
         // An error the hoster put inside a 2xx answer (`error_when`): what it found.
         let error_found = match (&parsed, error_when) {
-            (Ok(json), Some(when)) if !failed_status => extract::all(when, json)
-                .into_iter()
-                .find(|found| !matches!(found, Value::Null | Value::Bool(false)))
-                .cloned(),
+            (Ok(json), Some(when)) if !failed_status => found_in(when, json),
             _ => None,
         };
         let failed = failed_status || error_found.is_some();
+        // An ended session may come in any answer, a 200 included; only answers to requests
+        // sent with the token say so (the login's own answer is checked by `error_when`).
+        let session_ended = match (&parsed, &plan.api.login) {
+            (Ok(json), Some(login)) if !std::ptr::eq(request, &login.request) => login
+                .renew_when
+                .as_ref()
+                .is_some_and(|when| found_in(when, json).is_some()),
+            _ => false,
+        };
 
         let body = match &parsed {
             Ok(json) => Some(json),
@@ -590,6 +604,16 @@ impl<'a> Runner<'a> {
         }
         let hosters_words =
             |json: &Value| error_message.and_then(|q| extract::joined_text(q, json));
+        if let (true, Ok(json)) = (session_ended, &parsed) {
+            let detail = hosters_words(json).unwrap_or_else(|| describe_body(&answer.body));
+            let error = Error::new(format!(
+                "the hoster answered {} to {what}: the session ended ({detail})",
+                status_line(answer.status)
+            ))
+            .at(where_())
+            .help("found by `api.login.renew_when`; the login is sent again once per run, so the next poll or order uses a new session");
+            return Err(CallError::SessionEnded(error));
+        }
         if let (Some(found), Ok(json)) = (&error_found, &parsed) {
             let detail = hosters_words(json)
                 .unwrap_or_else(|| describe_body(&serde_json::to_vec(found).unwrap_or_default()));
@@ -787,6 +811,15 @@ fn describe_body(body: &[u8]) -> String {
             format!("`{cut}`")
         }
     }
+}
+
+/// The first value `query` finds in `json` that is not `null` or `false`: what an `error_when`
+/// or `renew_when` matched.
+fn found_in(query: &Query, json: &Value) -> Option<Value> {
+    extract::all(query, json)
+        .into_iter()
+        .find(|found| !matches!(found, Value::Null | Value::Bool(false)))
+        .cloned()
 }
 
 #[cfg(test)]

@@ -444,20 +444,13 @@ fn a_refused_order_is_the_hosters_words_and_nothing_was_bought() {
 }
 
 #[test]
-fn an_unknown_service_or_an_ended_session_is_an_error_in_the_hosters_words() {
+fn an_unknown_service_is_an_error_in_the_hosters_words() {
     // (the list's answer, the form's answer, what the panel reads)
-    for (list, form, says) in [
-        (
-            "vds-list-empty.json",
-            "error-not-found.json",
-            "Object not found",
-        ),
-        (
-            "error-session.json",
-            "vds-edit.json",
-            "Session expired or invalid",
-        ),
-    ] {
+    for (list, form, says) in [(
+        "vds-list-empty.json",
+        "error-not-found.json",
+        "Object not found",
+    )] {
         let Ordered {
             mut server,
             domain: _,
@@ -470,6 +463,47 @@ fn an_unknown_service_or_an_ended_session_is_an_error_in_the_hosters_words() {
         assert_error_says(&run, &[says]);
         no_raw_answer(&run);
     }
+}
+
+#[test]
+fn a_session_the_hoster_ended_is_renewed_once_and_the_poll_goes_on() {
+    let Ordered {
+        mut server,
+        domain,
+        plugin: p,
+        task_id,
+    } = ordered("vds-list-one.json");
+    // The kept session is refused inside a 200 (`renew_when`): one new login, then the list
+    // is read again with the new session.
+    let ended = get(&mut server, "vds")
+        .with_body(fixture("error-session.json"))
+        .expect(1)
+        .create();
+    let relogin = login(&mut server, "auth.json").expect(1);
+    let listed = services(&mut server, &domain, "vds-list-one.json", 1);
+    let _form = service_form(&mut server, "vds-edit.json");
+    assert_eq!(status(&p.run(&["order_status", &task_id])), ready());
+    ended.assert();
+    relogin.assert();
+    listed.assert();
+
+    // A session that ends again at once is reported in the hoster's words, after one renewal.
+    let Ordered {
+        mut server,
+        plugin: p,
+        task_id,
+        ..
+    } = ordered("vds-list-one.json");
+    let again = get(&mut server, "vds")
+        .with_body(fixture("error-session.json"))
+        .expect(2)
+        .create();
+    let relogin = login(&mut server, "auth.json").expect(1);
+    let run = p.run(&["order_status", &task_id]);
+    assert_error_says(&run, &["Session expired or invalid", "session ended"]);
+    no_raw_answer(&run);
+    again.assert();
+    relogin.assert();
 }
 
 #[test]

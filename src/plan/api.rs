@@ -1,7 +1,7 @@
 //! The `api` section: base URL, authentication, the login, shared headers, where errors are,
 //! and the limits every request keeps (deadline, answer size).
 
-use super::{Compiler, ErrorsPlan, ExtractPlan, RequestPlan, Text};
+use super::{Compiler, ErrorsPlan, ExtractPlan, Query, RequestPlan, Text};
 use crate::manifest::{self, Method};
 use crate::position::YamlPath;
 use std::time::Duration;
@@ -37,6 +37,8 @@ pub struct LoginPlan {
     pub extract: Vec<(String, ExtractPlan)>,
     /// How long a token lasts when the answer does not say.
     pub lifetime: Duration,
+    /// `renew_when`: where an answer says the session ended.
+    pub renew_when: Option<Query>,
 }
 
 /// The API settings, checked.
@@ -175,6 +177,10 @@ impl Compiler<'_> {
                 SESSION_SECONDS,
                 "a kept token must outlast the run by a minute",
             )),
+            renew_when: login
+                .renew_when
+                .as_ref()
+                .and_then(|q| self.query(at.key("renew_when"), q)),
             at,
         }
     }
