@@ -307,6 +307,17 @@ fn the_walkthrough_commands_work_as_the_cookbook_shows_them() {
 const KEYSTONE_PASSWORD: &str = "os-Passw0rd-42";
 const KEYSTONE_TOKEN: &str = "gAAAAAB-keystone-token-1";
 
+/// The Keystone example with the site's password and settings.
+fn keystone_plugin(server: &Server) -> Plugin {
+    plugin(
+        "example-keystone",
+        server,
+        &format!(
+            "password={KEYSTONE_PASSWORD}\nuser=admin\nproject=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
+        ),
+    )
+}
+
 #[test]
 fn example_keystone_logs_in_once_and_sends_the_header_token() {
     let mut server = Server::new();
@@ -358,13 +369,7 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
     )
     .expect(1)
     .create();
-    let plugin = plugin(
-        "example-keystone",
-        &server,
-        &format!(
-            "password={KEYSTONE_PASSWORD}\nuser=admin\nproject=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
-        ),
-    );
+    let plugin = keystone_plugin(&server);
     let password = converse(
         &plugin,
         &[
@@ -388,6 +393,30 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
     for mock in [login, flavors, create, show] {
         mock.assert();
     }
+}
+
+#[test]
+fn example_keystone_reports_a_refused_login_in_keystones_words() {
+    let mut server = Server::new();
+    let login = server
+        .mock("POST", "/identity/v3/auth/tokens")
+        .with_status(401)
+        .with_header("Content-Type", "application/json")
+        .with_body(r#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#)
+        .expect(1)
+        .create();
+    let nothing_else = server.mock("GET", Matcher::Any).expect(0).create();
+    let plugin = keystone_plugin(&server);
+    let run = plugin.run(&["configs"]);
+    let message = run.error_message();
+    assert!(
+        message.contains("the login to the hoster failed")
+            && message.contains("The request you have made requires authentication."),
+        "{message}"
+    );
+    assert!(!message.contains(KEYSTONE_PASSWORD), "{message}");
+    login.assert();
+    nothing_else.assert();
 }
 
 // --- form/RPC with errors inside 200 (BILLmanager style) -------------------------------------
