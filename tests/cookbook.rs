@@ -123,6 +123,18 @@ fn assert_generated(password: &str) {
     );
 }
 
+/// The name every example gives its server: `bitrix-` and the one recorded task's id.
+fn server_name(plugin: &Plugin) -> String {
+    format!("bitrix-{}", plugin.only_task()["id"].as_str().unwrap())
+}
+
+/// Checks that `document` is a cloud-config that sets root's password to `password`.
+fn assert_sets_root_password(document: &str, password: &str) {
+    assert!(document.starts_with("#cloud-config\n"), "{document}");
+    let line = format!("- {{ name: root, password: \"{password}\", type: text }}");
+    assert!(document.contains(&line), "{document}");
+}
+
 /// The form body a [`capture_once`] mock received, as (name, value) pairs.
 fn received_form(received: &Received) -> Vec<(String, String)> {
     let body = String::from_utf8(received.lock().unwrap().clone()).unwrap();
@@ -383,7 +395,7 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
     assert_eq!(
         received_json(&received),
         json!({"server": {
-            "name": format!("bitrix-{}", plugin.only_task()["id"].as_str().unwrap()),
+            "name": server_name(&plugin),
             "flavorRef": "3",
             "imageRef": "img-rocky-9",
             "networks": [{"uuid": "net-public"}],
@@ -510,7 +522,6 @@ fn example_rpc_logs_in_by_form_and_orders_through_func_calls() {
     assert_eq!(form_value(&login_form, "username"), "client@hoster.example");
     assert_eq!(form_value(&login_form, "password"), RPC_PASSWORD);
     let order_form = received_form(&order_form);
-    let task = plugin.only_task();
     for (name, value) in [
         ("sok", "ok"),
         ("skipbasket", "on"),
@@ -518,10 +529,7 @@ fn example_rpc_logs_in_by_form_and_orders_through_func_calls() {
         ("datacenter", "1"),
         ("ostempl", "Rocky-9-x86_64"),
         ("period", "1"),
-        (
-            "domain",
-            &format!("bitrix-{}", task["id"].as_str().unwrap()),
-        ),
+        ("domain", &server_name(&plugin)),
         ("password", &password),
     ] {
         assert_eq!(form_value(&order_form, name), value, "{order_form:?}");
@@ -627,11 +635,10 @@ fn example_map_offers_the_entries_and_orders_in_three_steps() {
         "203.0.113.40",
     );
     assert_generated(&password);
-    let task = plugin.only_task();
     assert_eq!(
         received_json(&created),
         json!({
-            "name": format!("bitrix-{}", task["id"].as_str().unwrap()),
+            "name": server_name(&plugin),
             "commercial_type": "DEV1-M",
             "image": "img-rocky-9",
             "project": "proj-1",
@@ -639,13 +646,7 @@ fn example_map_offers_the_entries_and_orders_in_three_steps() {
         })
     );
     let document = String::from_utf8(document.lock().unwrap().clone()).unwrap();
-    assert!(document.starts_with("#cloud-config\n"), "{document}");
-    assert!(
-        document.contains(&format!(
-            "- {{ name: root, password: \"{password}\", type: text }}"
-        )),
-        "{document}"
-    );
+    assert_sets_root_password(&document, &password);
     for mock in [products, create, cloud_init, power_on, show] {
         mock.assert();
     }
@@ -693,11 +694,7 @@ fn example_cloudinit_sends_the_password_base64_encoded_in_user_data() {
     );
     assert_generated(&password);
     let body = received_json(&received);
-    let task = plugin.only_task();
-    assert_eq!(
-        body["label"],
-        format!("bitrix-{}", task["id"].as_str().unwrap())
-    );
+    assert_eq!(body["label"], server_name(&plugin));
     assert_eq!(body["plan"], "vc2-4c-8gb");
     assert_eq!(body["region"], "ams");
     assert_eq!(body["os_id"], 1869, "a number, as the cookbook says");
@@ -705,13 +702,7 @@ fn example_cloudinit_sends_the_password_base64_encoded_in_user_data() {
         .decode(body["user_data"].as_str().expect("user_data is a string"))
         .expect("user_data is base64");
     let document = String::from_utf8(user_data).unwrap();
-    assert!(document.starts_with("#cloud-config\n"), "{document}");
-    assert!(
-        document.contains(&format!(
-            "- {{ name: root, password: \"{password}\", type: text }}"
-        )),
-        "{document}"
-    );
+    assert_sets_root_password(&document, &password);
     assert!(document.contains("PermitRootLogin yes\n"), "{document}");
     for mock in [create, show] {
         mock.assert();
