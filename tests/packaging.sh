@@ -83,6 +83,7 @@ common_files=$(printf '%s\n' "$conffiles" \
     /usr/share/doc/vps-provider/examples/demo.yaml \
     /usr/share/doc/vps-provider/providers.md \
     /usr/share/doc/vps-provider/protocol.md \
+    /usr/share/doc/vps-provider/writing-a-provider.md \
     /usr/share/man/man1/vps-provider.1.gz \
     /usr/share/vps-provider/provider.schema.json)
 

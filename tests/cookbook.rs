@@ -1,0 +1,710 @@
+//! The hosters' cookbook (`docs/writing-a-provider.md`) cannot rot: every ```yaml block of it
+//! whose first line is `# file: NAME.yaml` is a complete provider file. Each must pass
+//! `vps-provider validate`, and each is run through the panel's symlink against a loopback mock
+//! of its API, answering in the shapes the cookbook describes: `help` is enabled, the menu is
+//! what the file's filter and templates make of the plan list, `order` buys once with the body
+//! the file builds, and one poll finishes with the address and the root password that works.
+//! The walkthrough's commands (`install`, the secrets template, `list`, `--dry-run`, `check`)
+//! are run on the first example as the cookbook shows them.
+
+mod common;
+
+use base64::Engine;
+use common::*;
+use mockito::{Matcher, Server};
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+
+const DOC: &str = "docs/writing-a-provider.md";
+
+/// The first line that marks a cookbook block as a complete provider file.
+const MARKER: &str = "# file: ";
+
+/// The examples that have a conversation below, in the cookbook's order. An example added to
+/// the cookbook needs its mock here (the coverage test says so), and one removed takes its
+/// conversation with it.
+const CONVERSATIONS: &[&str] = &[
+    "example-rest",
+    "example-keystone",
+    "example-rpc",
+    "example-map",
+    "example-cloudinit",
+];
+
+/// One complete provider file of the cookbook: its name (the file's, without `.yaml`) and text.
+struct Example {
+    name: String,
+    yaml: String,
+}
+
+/// Every block of the cookbook marked as a complete file, in the order of the page.
+fn examples() -> Vec<Example> {
+    let doc = std::fs::read_to_string(repo_file(DOC)).expect("the cookbook exists");
+    doc.split("\n```yaml\n")
+        .skip(1)
+        .filter_map(|block| {
+            let block = block
+                .split("\n```")
+                .next()
+                .expect("the block ends")
+                .to_owned()
+                + "\n";
+            let file = block.lines().next()?.strip_prefix(MARKER)?.trim();
+            let name = file
+                .strip_suffix(".yaml")
+                .unwrap_or_else(|| panic!("`{MARKER}{file}` in {DOC}: name the file NAME.yaml"));
+            Some(Example {
+                name: name.to_owned(),
+                yaml: block,
+            })
+        })
+        .collect()
+}
+
+/// The cookbook's example `name`.
+fn example(name: &str) -> String {
+    examples()
+        .into_iter()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("{DOC} has no block marked `{MARKER}{name}.yaml`"))
+        .yaml
+}
+
+/// The example `name` installed as a provider whose hoster is `server`, with `secrets`.
+fn plugin(name: &str, server: &Server, secrets: &str) -> Plugin {
+    Plugin::new(name, &example(name), &server.url()).secrets(secrets)
+}
+
+#[test]
+fn every_marked_example_has_a_conversation_and_every_conversation_an_example() {
+    let names: Vec<String> = examples().into_iter().map(|e| e.name).collect();
+    assert_eq!(
+        names, CONVERSATIONS,
+        "each `{MARKER}NAME.yaml` block of {DOC} needs a conversation in tests/cookbook.rs \
+         (a mock of its API and a test through the symlink), and each conversation its block"
+    );
+}
+
+#[test]
+fn every_example_file_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    for Example { name, yaml } in examples() {
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, &yaml).unwrap();
+        let output = operator(&["validate", path.to_str().unwrap()], &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.starts_with("ok: "),
+            "the cookbook's {name}.yaml does not validate:\n{yaml}\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// The panel's conversation with `plugin`: `help` is enabled, the menu is exactly `menu`,
+/// ordering `config` gives a task id, and one poll says `finished` at `address`. Returns the
+/// root password the panel got.
+fn converse(plugin: &Plugin, menu: &[(&str, &str)], config: &str, address: &str) -> String {
+    assert_eq!(plugin.run(&["help"]).ok(), &help_reply("enabled"));
+    let offered = enabled_descrs(&plugin.run(&["configs"]));
+    let expected: Vec<_> = menu.iter().map(|(id, descr)| pair(id, descr)).collect();
+    assert_eq!(offered, expected);
+    let task = task_id(&plugin.run(&["order", config]));
+    let (state, server, password) = status(&plugin.run(&["order_status", &task]));
+    assert_eq!((state.as_str(), server.as_str()), ("finished", address));
+    password
+}
+
+/// Checks that `password` is one vps-provider generated: 24 letters and digits.
+fn assert_generated(password: &str) {
+    assert!(
+        password.len() == 24 && password.chars().all(|c| c.is_ascii_alphanumeric()),
+        "{password:?}"
+    );
+}
+
+/// The name every example gives its server: `bitrix-` and the one recorded task's id.
+fn server_name(plugin: &Plugin) -> String {
+    format!("bitrix-{}", plugin.only_task()["id"].as_str().unwrap())
+}
+
+/// Checks that `document` is a cloud-config that sets root's password to `password`.
+fn assert_sets_root_password(document: &str, password: &str) {
+    assert!(document.starts_with("#cloud-config\n"), "{document}");
+    let line = format!("- {{ name: root, password: \"{password}\", type: text }}");
+    assert!(document.contains(&line), "{document}");
+}
+
+/// The form body a [`capture_once`] mock received, as (name, value) pairs.
+fn received_form(received: &Received) -> Vec<(String, String)> {
+    let body = String::from_utf8(received.lock().unwrap().clone()).unwrap();
+    body.split('&')
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8()
+                    .unwrap()
+                    .into_owned()
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// The value of `name` in a form body.
+fn form_value<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no `{name}` in {form:?}"))
+        .1
+        .as_str()
+}
+
+// --- REST with a bearer token ---------------------------------------------------------------
+
+const REST_PLANS: &str = r#"{"plans": [
+  {"id": 100, "slug": "s-1-1", "cpus": 1, "memory_mb": 1024, "disk_gb": 25, "price": 5},
+  {"id": 101, "slug": "s-2-4", "cpus": 2, "memory_mb": 4096, "disk_gb": 40, "price": 12.5},
+  {"id": 102, "slug": "s-4-8", "cpus": 4, "memory_mb": 8192, "disk_gb": 80, "price": 24},
+  {"id": 105, "slug": "s-8-32", "cpus": 8, "memory_mb": 32768, "disk_gb": 320, "price": 96}
+]}"#;
+
+/// The REST hoster's plan list for `region`, answered `times` times.
+fn rest_plans(server: &mut Server, region: &str, times: usize) -> mockito::Mock {
+    authed(server, "GET", "/plans")
+        .match_query(Matcher::UrlEncoded("region".into(), region.into()))
+        .with_body(REST_PLANS)
+        .expect(times)
+        .create()
+}
+
+#[test]
+fn example_rest_orders_a_server_and_hands_over_the_hosters_password() {
+    let mut server = Server::new();
+    // The menu is read once: `order` finds the plan's vars in the menu `configs` cached.
+    let plans = rest_plans(&mut server, "eu-1", 1);
+    let create = json_post(
+        &mut server,
+        "/servers",
+        json!({"plan": "s-4-8", "region": "eu-1", "image": "rocky-9"}),
+    )
+    .with_status(201)
+    .with_body(r#"{"server": {"id": 5001, "status": "provisioning"}, "root_password": "Hoster-Root-Pw-1"}"#)
+    .expect(1)
+    .create();
+    let show = get_once(
+        &mut server,
+        "/servers/5001",
+        200,
+        r#"{"server": {"status": "running", "ipv4": "203.0.113.10"}}"#,
+    );
+    let plugin = plugin("example-rest", &server, SECRETS);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "101",
+                "Bitrix-env, Rocky Linux 9, 2 vCPU, 4 GB RAM, 40 GB SSD, 12.50 EUR/month, eu-1",
+            ),
+            (
+                "102",
+                "Bitrix-env, Rocky Linux 9, 4 vCPU, 8 GB RAM, 80 GB SSD, 24.00 EUR/month, eu-1",
+            ),
+        ],
+        "102",
+        "203.0.113.10",
+    );
+    assert_eq!(password, "Hoster-Root-Pw-1");
+    for mock in [plans, create, show] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn the_walkthrough_commands_work_as_the_cookbook_shows_them() {
+    let mut server = Server::new();
+    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
+    let plugin = Plugin::new("example-rest", &example("example-rest"), &server.url());
+    let providers = plugin.root.path().join("providers");
+    let root = providers.to_str().unwrap();
+
+    // validate, by name, from the provider folder.
+    let validate = plugin.operator(&["validate", "example-rest"]);
+    assert!(validate.status.success(), "{validate:?}");
+    assert!(String::from_utf8_lossy(&validate.stdout).starts_with("ok: "));
+
+    // install: the symlink (already there: kept) and the secrets template, 0600.
+    let install = plugin.operator(&["install", "example-rest", "--root", root]);
+    let said = String::from_utf8_lossy(&install.stdout).into_owned();
+    assert!(install.status.success(), "{said}");
+    assert!(said.contains("wrote a secrets template"), "{said}");
+    let template = std::fs::read_to_string(plugin.secrets_path()).unwrap();
+    for line in [
+        "# API token from Example Cloud's console (Account → API), read and write",
+        "token=",
+        "# region=eu-1",
+        "# max_price=50",
+    ] {
+        assert!(
+            template.lines().any(|l| l == line),
+            "`{line}` not in:\n{template}"
+        );
+    }
+    let mode = std::fs::metadata(plugin.secrets_path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // list: installed, disabled until the token is there, and why.
+    let list =
+        String::from_utf8_lossy(&plugin.operator(&["list", "--root", root]).stdout).into_owned();
+    assert!(
+        list.contains("installed") && list.contains("disabled: secret `token` missing"),
+        "{list}"
+    );
+
+    // The site fills in the token and changes the region, as the cookbook's secrets file does.
+    let token = "the-token-from-the-hosters-console";
+    let filled = template
+        .replace("\ntoken=\n", &format!("\ntoken={token}\n"))
+        .replace("# region=eu-1", "region=eu-2");
+    std::fs::write(plugin.secrets_path(), filled).unwrap();
+    assert_eq!(plugin.run(&["help"]).ok(), &help_reply("enabled"));
+
+    // --dry-run: the request as a curl line, the token hidden, nothing sent.
+    let dry = plugin.operator(&["run", "example-rest", "configs", "--dry-run"]);
+    let curl = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{curl}");
+    let expected = format!(
+        "curl -X GET '{}/plans?region=eu-2' -H 'Accept: application/json' -H 'Authorization: Bearer ***'",
+        server.url()
+    );
+    assert!(curl.lines().any(|l| l == expected), "{curl}");
+    assert!(!curl.contains(token), "{curl}");
+    let dry_order = plugin.operator(&["run", "example-rest", "order", "102", "--dry-run"]);
+    assert!(dry_order.status.success(), "{dry_order:?}");
+    assert!(
+        !plugin.state_dir().exists()
+            || std::fs::read_dir(plugin.state_dir()).unwrap().all(|e| e
+                .unwrap()
+                .path()
+                .extension()
+                .is_none_or(|x| x != "json"))
+    );
+    untouched.assert();
+    untouched.remove();
+
+    // check: one request to api.check, and "ok".
+    let account = server
+        .mock("GET", "/account")
+        .match_header("authorization", format!("Bearer {token}").as_str())
+        .with_body(r#"{"account": {"email": "ops@hoster.example"}}"#)
+        .expect(1)
+        .create();
+    let check = plugin.operator(&["check", "example-rest"]);
+    let said = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(
+        check.status.success()
+            && said.starts_with("ok: GET ")
+            && said.contains("the token and the base URL work"),
+        "{said}{check:?}"
+    );
+    account.assert();
+}
+
+// --- a login with a header token (OpenStack Keystone) -----------------------------------------
+
+const KEYSTONE_PASSWORD: &str = "os-Passw0rd-42";
+const KEYSTONE_TOKEN: &str = "gAAAAAB-keystone-token-1";
+
+/// The Keystone example with the site's password and settings.
+fn keystone_plugin(server: &Server) -> Plugin {
+    plugin(
+        "example-keystone",
+        server,
+        &format!(
+            "password={KEYSTONE_PASSWORD}\nuser=admin\nproject=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
+        ),
+    )
+}
+
+#[test]
+fn example_keystone_logs_in_once_and_sends_the_header_token() {
+    let mut server = Server::new();
+    // One login for the whole conversation: the token is kept between runs until it expires.
+    let login = server
+        .mock("POST", "/identity/v3/auth/tokens")
+        .match_body(Matcher::PartialJson(json!({"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"name": "Default"}, "password": KEYSTONE_PASSWORD}}},
+            "scope": {"project": {"name": "bitrix", "domain": {"name": "Default"}}}
+        }})))
+        .with_status(201)
+        .with_header("X-Subject-Token", KEYSTONE_TOKEN)
+        .with_header("Content-Type", "application/json")
+        .with_body(
+            r#"{"token": {"expires_at": "2999-12-31T23:59:59.000000Z", "methods": ["password"]}}"#,
+        )
+        .expect(1)
+        .create();
+    let nova = |server: &mut Server, method: &str, path: &str| {
+        server
+            .mock(method, path)
+            .match_header("X-Auth-Token", KEYSTONE_TOKEN)
+    };
+    let flavors = nova(&mut server, "GET", "/compute/v2.1/flavors/detail")
+        .with_body(
+            r#"{"flavors": [
+              {"id": "0", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1},
+              {"id": "2", "name": "m1.small", "vcpus": 1, "ram": 2048, "disk": 20},
+              {"id": "3", "name": "m1.medium", "vcpus": 2, "ram": 4096, "disk": 40}
+            ]}"#,
+        )
+        .expect(1)
+        .create();
+    let (create, received) = capture_once(
+        nova(&mut server, "POST", "/compute/v2.1/servers"),
+        202,
+        r#"{"server": {"id": "9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11", "links": []}}"#.into(),
+    );
+    let show = nova(
+        &mut server,
+        "GET",
+        "/compute/v2.1/servers/9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11",
+    )
+    .with_body(
+        r#"{"server": {"status": "ACTIVE", "addresses": {"public": [
+              {"version": 6, "addr": "2001:db8::20"}, {"version": 4, "addr": "203.0.113.20"}
+            ]}}}"#,
+    )
+    .expect(1)
+    .create();
+    let plugin = keystone_plugin(&server);
+    let password = converse(
+        &plugin,
+        &[
+            ("2", "Bitrix-env, m1.small: 1 vCPU, 2 GB RAM, 20 GB disk"),
+            ("3", "Bitrix-env, m1.medium: 2 vCPU, 4 GB RAM, 40 GB disk"),
+        ],
+        "3",
+        "203.0.113.20",
+    );
+    assert_generated(&password);
+    assert_eq!(
+        received_json(&received),
+        json!({"server": {
+            "name": server_name(&plugin),
+            "flavorRef": "3",
+            "imageRef": "img-rocky-9",
+            "networks": [{"uuid": "net-public"}],
+            "adminPass": password,
+        }})
+    );
+    for mock in [login, flavors, create, show] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn example_keystone_reports_a_refused_login_in_keystones_words() {
+    let mut server = Server::new();
+    let login = server
+        .mock("POST", "/identity/v3/auth/tokens")
+        .with_status(401)
+        .with_header("Content-Type", "application/json")
+        .with_body(r#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#)
+        .expect(1)
+        .create();
+    let nothing_else = server.mock("GET", Matcher::Any).expect(0).create();
+    let plugin = keystone_plugin(&server);
+    let run = plugin.run(&["configs"]);
+    let message = run.error_message();
+    assert!(
+        message.contains("the login to the hoster failed")
+            && message.contains("The request you have made requires authentication."),
+        "{message}"
+    );
+    assert!(!message.contains(KEYSTONE_PASSWORD), "{message}");
+    login.assert();
+    nothing_else.assert();
+}
+
+// --- form/RPC with errors inside 200 (BILLmanager style) -------------------------------------
+
+const RPC_PASSWORD: &str = "billing-Pw-42";
+const RPC_SESSION: &str = "5e6f7a8b9c0d1e2f";
+
+/// `GET /billmgr?func=<func>&auth=<session>` answering 200 with `body`, once.
+fn rpc_read(server: &mut Server, func: &str, body: &str) -> mockito::Mock {
+    server
+        .mock("GET", "/billmgr")
+        .match_query(Matcher::AllOf(vec![
+            Matcher::UrlEncoded("func".into(), func.into()),
+            Matcher::UrlEncoded("auth".into(), RPC_SESSION.into()),
+            Matcher::UrlEncoded("out".into(), "json".into()),
+        ]))
+        .with_body(body)
+        .expect(1)
+        .create()
+}
+
+/// The billing panel's `func=auth` login, by form, answering `body` (a 200 either way).
+fn rpc_login(server: &mut Server, body: &str) -> (mockito::Mock, Received) {
+    capture_once(
+        server
+            .mock("POST", "/billmgr")
+            .match_query(Matcher::Missing)
+            .match_header("content-type", "application/x-www-form-urlencoded")
+            .match_body(Matcher::Regex("(^|&)func=auth(&|$)".into())),
+        200,
+        body.into(),
+    )
+}
+
+fn rpc_plugin(server: &Server) -> Plugin {
+    plugin(
+        "example-rpc",
+        server,
+        &format!("user=client@hoster.example\npassword={RPC_PASSWORD}\n"),
+    )
+}
+
+#[test]
+fn example_rpc_logs_in_by_form_and_orders_through_func_calls() {
+    let mut server = Server::new();
+    let (login, login_form) = rpc_login(
+        &mut server,
+        &format!(r#"{{"doc": {{"auth": {{"$id": "{RPC_SESSION}", "$": "{RPC_SESSION}"}}}}}}"#),
+    );
+    let pricelist = rpc_read(
+        &mut server,
+        "pricelist.export",
+        r#"{"doc": {"$func": "pricelist.export", "pricelist": [
+          {"id": {"$": "277"}, "name": {"$": "VDS-1 (1 CPU, 2 GB RAM, 20 GB SSD)"},
+           "price": {"$currency": "RUB", "period": {"$cost": "390.00", "$length": "1"}}},
+          {"id": {"$": "278"}, "name": {"$": "VDS-2 (2 CPU, 4 GB RAM, 40 GB SSD)"},
+           "price": {"$currency": "RUB", "period": {"$cost": "890.00", "$length": "1"}}}
+        ]}}"#,
+    );
+    let (order, order_form) = capture_once(
+        server
+            .mock("POST", "/billmgr")
+            .match_query(Matcher::UrlEncoded("auth".into(), RPC_SESSION.into()))
+            .match_body(Matcher::Regex("(^|&)func=vds.order.param(&|$)".into())),
+        200,
+        r#"{"doc": {"$func": "vds.order.param", "id": {"$": "4242"}, "ok": {}}}"#.into(),
+    );
+    let edit = rpc_read(
+        &mut server,
+        "vds.edit",
+        r#"{"doc": {"elid": {"$": "4242"}, "item_status": {"$": "2"}, "ip": {"$": "203.0.113.30"}}}"#,
+    );
+    let plugin = rpc_plugin(&server);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "277",
+                "VDS-1 (1 CPU, 2 GB RAM, 20 GB SSD), 390.00 RUB/month",
+            ),
+            (
+                "278",
+                "VDS-2 (2 CPU, 4 GB RAM, 40 GB SSD), 890.00 RUB/month",
+            ),
+        ],
+        "278",
+        "203.0.113.30",
+    );
+    assert_generated(&password);
+    let login_form = received_form(&login_form);
+    assert_eq!(form_value(&login_form, "username"), "client@hoster.example");
+    assert_eq!(form_value(&login_form, "password"), RPC_PASSWORD);
+    let order_form = received_form(&order_form);
+    for (name, value) in [
+        ("sok", "ok"),
+        ("skipbasket", "on"),
+        ("pricelist", "278"),
+        ("datacenter", "1"),
+        ("ostempl", "Rocky-9-x86_64"),
+        ("period", "1"),
+        ("domain", &server_name(&plugin)),
+        ("password", &password),
+    ] {
+        assert_eq!(form_value(&order_form, name), value, "{order_form:?}");
+    }
+    for mock in [login, pricelist, order, edit] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn example_rpc_reports_a_login_refused_inside_a_200_in_the_hosters_words() {
+    let mut server = Server::new();
+    let (login, _) = rpc_login(
+        &mut server,
+        r#"{"doc": {"error": {"$type": "auth", "$object": "badpassword", "msg": {"$": "Invalid username or password"}}}}"#,
+    );
+    let nothing_else = server.mock("GET", Matcher::Any).expect(0).create();
+    let run = rpc_plugin(&server).run(&["configs"]);
+    let message = run.error_message();
+    assert!(
+        message.contains("Invalid username or password"),
+        "{message}"
+    );
+    assert!(!message.contains(RPC_PASSWORD), "{message}");
+    login.assert();
+    nothing_else.assert();
+}
+
+// --- plans keyed by name ---------------------------------------------------------------------
+
+const MAP_KEY: &str = "scw-secret-key-0123456789";
+const MAP_SERVER: &str = "11111111-2222-4333-8444-555555555555";
+
+#[test]
+fn example_map_offers_the_entries_and_orders_in_three_steps() {
+    let mut server = Server::new();
+    let zone = "/instance/v1/zones/fr-par-1";
+    let keyed = |server: &mut Server, method: &str, path: String| {
+        server
+            .mock(method, path.as_str())
+            .match_header("X-Auth-Token", MAP_KEY)
+    };
+    let products = keyed(&mut server, "GET", format!("{zone}/products/servers"))
+        .with_body(
+            r#"{"servers": {
+              "DEV1-S": {"arch": "x86_64", "ncpus": 2, "ram": 2147483648, "monthly_price": 6.424, "end_of_service": false},
+              "DEV1-M": {"arch": "x86_64", "ncpus": 3, "ram": 4294967296, "monthly_price": 14.308, "end_of_service": false},
+              "STARDUST1-S": {"arch": "x86_64", "ncpus": 1, "ram": 1073741824, "monthly_price": 0.15, "end_of_service": false},
+              "AMP2-C2": {"arch": "arm64", "ncpus": 2, "ram": 8589934592, "monthly_price": 39.4, "end_of_service": false},
+              "VC1S": {"arch": "x86_64", "ncpus": 2, "ram": 2147483648, "monthly_price": 5.0, "end_of_service": true}
+            }}"#,
+        )
+        .expect(1)
+        .create();
+    let (create, created) = capture_once(
+        keyed(&mut server, "POST", format!("{zone}/servers"))
+            .match_header("content-type", "application/json"),
+        201,
+        format!(r#"{{"server": {{"id": "{MAP_SERVER}", "state": "stopped"}}}}"#),
+    );
+    let (cloud_init, document) = capture_once(
+        keyed(
+            &mut server,
+            "PATCH",
+            format!("{zone}/servers/{MAP_SERVER}/user_data/cloud-init"),
+        )
+        .match_header("content-type", "text/plain"),
+        204,
+        String::new(),
+    );
+    let power_on = keyed(
+        &mut server,
+        "POST",
+        format!("{zone}/servers/{MAP_SERVER}/action"),
+    )
+    .match_body(Matcher::Json(json!({"action": "poweron"})))
+    .with_status(202)
+    .with_body(r#"{"task": {"id": "t-1", "status": "pending"}}"#)
+    .expect(1)
+    .create();
+    let show = keyed(&mut server, "GET", format!("{zone}/servers/{MAP_SERVER}"))
+        .with_body(r#"{"server": {"state": "running", "public_ip": {"address": "203.0.113.40"}}}"#)
+        .expect(1)
+        .create();
+    let plugin = plugin(
+        "example-map",
+        &server,
+        &format!("secret_key={MAP_KEY}\nproject=proj-1\nimage=img-rocky-9\n"),
+    );
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "DEV1-S",
+                "Bitrix-env, DEV1-S: 2 vCPU, 2 GB RAM, 6.42 EUR/month, fr-par-1",
+            ),
+            (
+                "DEV1-M",
+                "Bitrix-env, DEV1-M: 3 vCPU, 4 GB RAM, 14.31 EUR/month, fr-par-1",
+            ),
+        ],
+        "DEV1-M",
+        "203.0.113.40",
+    );
+    assert_generated(&password);
+    assert_eq!(
+        received_json(&created),
+        json!({
+            "name": server_name(&plugin),
+            "commercial_type": "DEV1-M",
+            "image": "img-rocky-9",
+            "project": "proj-1",
+            "dynamic_ip_required": true,
+        })
+    );
+    let document = String::from_utf8(document.lock().unwrap().clone()).unwrap();
+    assert_sets_root_password(&document, &password);
+    for mock in [products, create, cloud_init, power_on, show] {
+        mock.assert();
+    }
+}
+
+// --- a generated password through cloud-init -------------------------------------------------
+
+const CLOUD_INSTANCE: &str = "cb676a46-66fd-4dfb-b839-443f2e6c0b60";
+
+#[test]
+fn example_cloudinit_sends_the_password_base64_encoded_in_user_data() {
+    let mut server = Server::new();
+    let (create, received) = capture_once(
+        json_post(&mut server, "/instances", json!({})),
+        202,
+        format!(
+            r#"{{"instance": {{"id": "{CLOUD_INSTANCE}", "status": "pending", "main_ip": "0.0.0.0"}}}}"#
+        ),
+    );
+    let show = get_once(
+        &mut server,
+        &format!("/instances/{CLOUD_INSTANCE}"),
+        200,
+        r#"{"instance": {"status": "active", "main_ip": "203.0.113.50"}}"#,
+    );
+    let plugin = plugin("example-cloudinit", &server, SECRETS);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "1",
+                "Bitrix-env, Rocky Linux 9, 2 vCPU, 4 GB RAM, 80 GB SSD, ams",
+            ),
+            (
+                "2",
+                "Bitrix-env, Rocky Linux 9, 4 vCPU, 8 GB RAM, 160 GB SSD, ams",
+            ),
+            (
+                "3",
+                "Bitrix-env, Rocky Linux 9, 6 vCPU, 16 GB RAM, 320 GB SSD, ams",
+            ),
+        ],
+        "2",
+        "203.0.113.50",
+    );
+    assert_generated(&password);
+    let body = received_json(&received);
+    assert_eq!(body["label"], server_name(&plugin));
+    assert_eq!(body["plan"], "vc2-4c-8gb");
+    assert_eq!(body["region"], "ams");
+    assert_eq!(body["os_id"], 1869, "a number, as the cookbook says");
+    let user_data = base64::engine::general_purpose::STANDARD
+        .decode(body["user_data"].as_str().expect("user_data is a string"))
+        .expect("user_data is base64");
+    let document = String::from_utf8(user_data).unwrap();
+    assert_sets_root_password(&document, &password);
+    assert!(document.contains("PermitRootLogin yes\n"), "{document}");
+    for mock in [create, show] {
+        mock.assert();
+    }
+}
