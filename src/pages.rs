@@ -127,19 +127,30 @@ fn on_api_host(runner: &Runner, current: &str, next: &str) -> Result<String> {
             rest.split(['/', '?', '#']).next()?
         ))
     };
-    let written = origin(&runner.bound.plan.api.base_url);
-    let in_use = origin(&runner.bound.base_url);
-    let moved = match (written, in_use) {
-        (Some(written), Some(in_use)) => next
-            .strip_prefix(&written)
+    let (written, in_use) = (&runner.bound.plan.api.base_url, &runner.bound.base_url);
+    // Under the written base URL first (`https://api.example.com/v1/...` to the mock's
+    // `http://127.0.0.1:PORT/v1/...`), else on its origin.
+    let pairs = [
+        Some((
+            written.trim_end_matches('/').to_owned(),
+            in_use.trim_end_matches('/').to_owned(),
+        )),
+        origin(written).zip(origin(in_use)),
+    ];
+    let moved = pairs.into_iter().flatten().find_map(|(from, to)| {
+        next.strip_prefix(&from)
             .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
-            .map(|rest| format!("{in_use}{rest}")),
-        _ => None,
-    };
+            .map(|rest| format!("{to}{rest}"))
+    });
     let next = moved.as_deref().unwrap_or(next);
     http::same_origin_target(current, next).map_err(|_| {
-        // The refused URL is not shown whole: its query may carry what the hoster echoed.
-        let host = http::url_host(next).unwrap_or("another host");
+        // Only the host and port are shown: the URL's query or user part may carry what the
+        // hoster echoed.
+        let rest = next
+            .split_once("://")
+            .map_or(next.trim_start_matches('/'), |(_, rest)| rest);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        let host = authority.rsplit('@').next().unwrap_or_default();
         Error::new(format!(
             "the next page is on `{}`, not on the API's host",
             crate::ids::shown(host)
