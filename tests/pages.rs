@@ -61,6 +61,11 @@ fn flavor_page(server: &mut ServerGuard, page: Option<&str>, body: String, link:
     mock.create()
 }
 
+/// Waldur's link to flavor page `page` under `base`, of relation `rel`.
+fn link_to(base: &str, page: u32, rel: &str) -> String {
+    format!("<{base}/api/openstacktenant-flavors/?page={page}&page_size=100>; rel=\"{rel}\"")
+}
+
 #[test]
 fn every_flavor_over_two_link_header_pages_is_offered() {
     let mut server = Server::new();
@@ -73,12 +78,13 @@ fn every_flavor_over_two_link_header_pages_is_offered() {
         .match_query(Matcher::Exact("page_size=100".into()))
         .with_header(
             "link",
-            &format!("<{base}/api/openstacktenant-flavors/?page=1&page_size=100>; rel=\"first\", <{base}/api/openstacktenant-flavors/?page=2&page_size=100>; rel=\"next\""),
+            &format!(
+                "{}, {}",
+                link_to(&base, 1, "first"),
+                link_to(&base, 2, "next")
+            ),
         )
-        .with_header(
-            "link",
-            &format!("<{base}/api/openstacktenant-flavors/?page=2&page_size=100>; rel=\"last\""),
-        )
+        .with_header("link", &link_to(&base, 2, "last"))
         .with_header("x-result-count", "130")
         .with_body(flavors(0, 100))
         .expect(1)
@@ -87,9 +93,7 @@ fn every_flavor_over_two_link_header_pages_is_offered() {
         &mut server,
         Some("2"),
         flavors(100, 30),
-        &[&format!(
-            "<{base}/api/openstacktenant-flavors/?page=1&page_size=100>; rel=\"prev\""
-        )],
+        &[&link_to(&base, 1, "prev")],
     );
     let reply = plugin(&server, WALDUR_MENU).run(&["configs"]);
     let offered = ids(reply.ok());
@@ -183,17 +187,13 @@ fn a_next_page_read_before_ends_the_list() {
         &mut server,
         None,
         flavors(0, 2),
-        &[&format!(
-            "<{base}/api/openstacktenant-flavors/?page=2&page_size=100>; rel=\"next\""
-        )],
+        &[&link_to(&base, 2, "next")],
     );
     let second = flavor_page(
         &mut server,
         Some("2"),
         flavors(2, 2),
-        &[&format!(
-            "<{base}/api/openstacktenant-flavors/?page=2&page_size=100>; rel=\"next\""
-        )],
+        &[&link_to(&base, 2, "next")],
     );
     let reply = plugin(&server, WALDUR_MENU).run(&["configs"]);
     assert_eq!(ids(reply.ok()), ["f0000", "f0001", "f0002", "f0003"]);
@@ -206,9 +206,7 @@ fn a_list_longer_than_max_pages_is_an_error_not_a_shorter_menu() {
     let mut server = Server::new();
     let base = server.url();
     let menu = WALDUR_MENU.replace("{ link: next }", "{ link: next, max: 2 }");
-    let link = |page: u32| {
-        format!("<{base}/api/openstacktenant-flavors/?page={page}&page_size=100>; rel=\"next\"")
-    };
+    let link = |page: u32| link_to(&base, page, "next");
     let first = flavor_page(&mut server, None, flavors(0, 1), &[&link(2)]);
     let second = flavor_page(&mut server, Some("2"), flavors(1, 1), &[&link(3)]);
     let third = flavor_page(&mut server, Some("3"), flavors(2, 1), &[]).expect(0);
