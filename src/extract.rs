@@ -26,6 +26,9 @@ pub fn take(extract: &ExtractPlan, answer: &Answer, body: &Value) -> Value {
     let found = match &extract.place {
         AnswerPlace::Body(query) => first(query, body),
         AnswerPlace::Header(name) => answer.header(name).map_or(Value::Null, Value::from),
+        AnswerPlace::HeaderLines(name) => {
+            answer.header_lines(name).map_or(Value::Null, Value::from)
+        }
         AnswerPlace::Status => Value::from(answer.status),
     };
     match &extract.pattern {

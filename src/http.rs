@@ -79,6 +79,18 @@ impl Answer {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, value)| value.as_str())
     }
+
+    /// Every line of header `name`, in any letter case, joined by `, ` (RFC 9110, 5.3: how a
+    /// list header split over several lines is read).
+    pub fn header_lines(&self, name: &str) -> Option<String> {
+        let lines: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(", "))
+    }
 }
 
 /// Why no answer came.
@@ -270,8 +282,9 @@ impl Client {
     }
 }
 
-/// Where a redirect from `from` to `location` leads, if it stays on the same origin.
-fn same_origin_target(from: &str, location: &str) -> Result<String, Failure> {
+/// Where a redirect (or a next-page link) from `from` to `location` leads, if it stays on the
+/// same origin; a relative `location` is resolved against `from`.
+pub fn same_origin_target(from: &str, location: &str) -> Result<String, Failure> {
     let origin_of = |url: &str| -> Option<(String, String, u16)> {
         let uri: ureq::http::Uri = url.parse().ok()?;
         let scheme = uri.scheme_str()?.to_ascii_lowercase();

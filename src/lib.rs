@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod menu;
 pub mod menu_cache;
 pub mod ops;
+pub mod pages;
 pub mod panel_safe;
 pub mod password;
 pub mod plan;

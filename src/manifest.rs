@@ -373,6 +373,9 @@ pub struct Also {
     pub request: Request,
     /// Where the list's elements are in the answer (as in `configs.fetch.items`).
     pub items: Items,
+    /// How to follow the list's pages (as in `configs.fetch.pages`).
+    #[serde(default)]
+    pub pages: Option<Pages>,
     /// Template over `item`, an element of this list: its key, e.g. `"{{item.plan_id}}"`.
     /// Two elements with the same key are an error.
     pub key: String,
@@ -396,21 +399,50 @@ pub struct Combine {
     /// With `request`: where the list's elements are in the answer.
     #[serde(default)]
     pub items: Option<Items>,
+    /// With `request`: how to follow the list's pages (as in `configs.fetch.pages`).
+    #[serde(default)]
+    pub pages: Option<Pages>,
 }
 
-/// How to follow a paginated list.
+/// How to follow a paginated list: exactly one of `next`, `link`, `page` and `offset`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pages {
-    /// JSONPath of the next page in each answer. Nothing, `null` or an empty string ends the list.
-    pub next: String,
-    /// The query parameter that takes the value found at `next` (a page number or a cursor).
-    /// Without it the value is a URL or path on the same host as the base URL.
+    /// The next page is named in the body: the JSONPath of a URL or path on the API's host
+    /// (`$.links.pages.next`), or, with `param`, of a value for that query parameter (a page
+    /// number or a cursor, `$.meta.next_cursor`). Nothing, `null`, `false` or an empty string
+    /// ends the list.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// With `next`: the query parameter that takes the value found there.
     #[serde(default)]
     pub param: Option<String>,
-    /// At most this many pages are fetched (default 20).
+    /// The next page is the `Link` response header's target of this relation (RFC 8288),
+    /// usually `next`: `Link: <https://api.example.com/v1/types?page=2>; rel="next"`. No such
+    /// link ends the list.
     #[serde(default)]
-    pub max: Option<u32>,
+    pub link: Option<String>,
+    /// Page numbers: the query parameter of the page number (`page`), counting from 1; the
+    /// first request is sent as written, then pages 2, 3, ... With `count` or `total`.
+    #[serde(default)]
+    pub page: Option<String>,
+    /// Offsets: the query parameter of how many items to skip (`offset`); the first request
+    /// is sent as written, then each page skips the items read so far. An empty page, or
+    /// `total` items read, ends the list.
+    #[serde(default)]
+    pub offset: Option<String>,
+    /// With `page`: where the answer says how many pages there are (`$.pages`, or
+    /// `{ header: X-Total-Pages }`).
+    #[serde(default)]
+    pub count: Option<Extract>,
+    /// With `page` or `offset`: where the answer says how many items there are in all
+    /// (`$.meta.total`, or `{ header: X-Total-Count }`); the list ends once that many are read.
+    #[serde(default)]
+    pub total: Option<Extract>,
+    /// At most this many pages are read (default 20, 1 to 1000); a list that goes on is an
+    /// error, not a shorter menu.
+    #[serde(default)]
+    pub max: Option<u64>,
 }
 
 /// One HTTP request. Every string in it is a template.

@@ -13,13 +13,14 @@ use crate::error::Result;
 use crate::extract;
 use crate::ids;
 use crate::menu_cache::MenuCache;
+use crate::pages;
 use crate::plan::{
-    AlsoPlan, ConfigsPlan, FetchPlan, ItemsPlan, ListPlan, Query, RequestPlan, Vars,
+    AlsoPlan, ConfigsPlan, FetchPlan, ItemsPlan, ListPlan, PagesPlan, Query, RequestPlan, Vars,
 };
-use crate::runner::{CallError, Runner, with_query};
+use crate::runner::{CallError, Runner};
 use crate::site::Site;
 use crate::state::Store;
-use crate::template::{is_truthy, text_of};
+use crate::template::is_truthy;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 
@@ -106,7 +107,13 @@ fn render_vars(runner: &Runner, vars: &Vars, context: &Value) -> Result<Map<Stri
 
 /// Fetches the plan list and the lists joined or combined with it, and makes the menu.
 fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Vec<ResolvedConfig>> {
-    let plans = plan_list(runner, fetch, base)?;
+    let plans = read_list(
+        runner,
+        &fetch.request,
+        fetch.pages.as_ref(),
+        &fetch.items,
+        base,
+    )?;
     let joins = fetch
         .also
         .iter()
@@ -118,10 +125,10 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
         .map(|combine| match &combine.list {
             ListPlan::Written(list) => Ok((combine.name.as_str(), list.clone())),
             ListPlan::Fetched(fetched) => {
-                let (request, items) = &**fetched;
+                let (request, pages, items) = &**fetched;
                 Ok((
                     combine.name.as_str(),
-                    fetch_list(runner, request, items, base)?,
+                    read_list(runner, request, pages.as_ref(), items, base)?,
                 ))
             }
         })
@@ -141,55 +148,63 @@ fn fetch_menu(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Ve
     Ok(menu.configs)
 }
 
-/// Fetches the plan list, page by page.
-fn plan_list(runner: &mut Runner, fetch: &FetchPlan, base: &Value) -> Result<Vec<Value>> {
-    let plan = &runner.bound.plan;
-    let first = runner.build(&fetch.request, base)?;
-    let mut outgoing = first.clone();
-    let mut items = Vec::new();
-    for page in 1.. {
-        let answer = match runner.send(&fetch.request, &outgoing) {
-            Err(CallError::NotSent) => break, // a dry run shows the first page only
-            answer => answer?,
-        };
-        items.extend(items_of(runner, &fetch.items, &answer)?);
-        let Some(pages) = &fetch.pages else { break };
-        let next = text_of(&extract::first(&pages.next, &answer));
-        if next.is_empty() || next == "false" {
-            break;
-        }
-        if page >= pages.max {
-            return Err(plan
-                .source
-                .error(
-                    &pages.next.at,
-                    format!("the plan list has more than {} pages", pages.max),
-                )
-                .help("raise `pages.max`, or ask for more items per page in the request's query"));
-        }
-        outgoing.url = match &pages.param {
-            Some(param) => with_query(&first.url, param, &next),
-            None => next_page_url(runner, &next).ok_or_else(|| {
-                plan.source.error(&pages.next.at, format!("the next page `{next}` is not on the API's host"))
-                    .help("only pages under `api.base_url` are followed; use `pages.param` for page numbers or cursors")
-            })?,
-        };
-    }
-    Ok(items)
-}
-
-/// Fetches one list of `also` or `combine` (a dry run fetches nothing: the list is empty).
-fn fetch_list(
+/// Reads one list of the menu, page by page when it has `pages` (a dry run sends nothing:
+/// the list is empty).
+fn read_list(
     runner: &mut Runner,
     request: &RequestPlan,
+    pages: Option<&PagesPlan>,
     items: &ItemsPlan,
     base: &Value,
 ) -> Result<Vec<Value>> {
-    let outgoing = runner.build(request, base)?;
-    match runner.send(request, &outgoing) {
-        Err(CallError::NotSent) => Ok(Vec::new()),
-        answer => items_of(runner, items, &answer?),
+    let first = runner.build(request, base)?;
+    let extract = pages.map_or(&[][..], |pages| pages.extract.as_slice());
+    let mut outgoing = first.clone();
+    let mut read = HashSet::from([first.url.clone()]);
+    let mut elements = Vec::new();
+    for page in 1.. {
+        let (answer, taken) = match runner.send_taking(request, &outgoing, extract) {
+            Err(CallError::NotSent) => break,
+            answer => answer?,
+        };
+        let found = items_of(runner, items, &answer)?;
+        let on_page = found.len();
+        elements.extend(found);
+        let Some(pages) = pages else { break };
+        let Some(next) = pages::next_url(
+            runner,
+            pages,
+            &pages::Read {
+                first_url: &first.url,
+                url: &outgoing.url,
+                answer: &answer,
+                taken: &taken,
+                page,
+                on_page,
+                so_far: elements.len(),
+            },
+        )?
+        else {
+            break;
+        };
+        // A page read before: the hoster's last page names itself, or the links loop.
+        if !read.insert(next.clone()) {
+            break;
+        }
+        if page >= pages.max {
+            return Err(runner
+                .bound
+                .plan
+                .source
+                .error(
+                    &pages.at,
+                    format!("the list has more than {} pages", pages.max),
+                )
+                .help("raise `pages.max`, or ask for more items per page in the request's query"));
+        }
+        outgoing = runner.at_url(&first, next)?;
     }
+    Ok(elements)
 }
 
 /// The elements `items` finds in `answer`.
@@ -266,7 +281,13 @@ fn join_table(
     also: &AlsoPlan,
     base: &Value,
 ) -> Result<HashMap<String, Value>> {
-    let elements = fetch_list(runner, &also.request, &also.items, base)?;
+    let elements = read_list(
+        runner,
+        &also.request,
+        also.pages.as_ref(),
+        &also.items,
+        base,
+    )?;
     let mut table = HashMap::with_capacity(elements.len());
     let mut context = base.clone();
     for element in elements {
@@ -351,25 +372,4 @@ impl Menu<'_, '_> {
         self.configs.push(ResolvedConfig { id, descr, vars });
         Ok(())
     }
-}
-
-/// A next-page link is followed only under the base URL. A link under the provider file's own
-/// base URL is moved to the one in use, so `$VPS_PROVIDER_BASE_URL` holds for every page.
-fn next_page_url(runner: &Runner, next: &str) -> Option<String> {
-    let in_use = &runner.bound.base_url;
-    let written = &runner.bound.plan.api.base_url;
-    let origin = |url: &str| {
-        let (scheme, rest) = url.split_once("://")?;
-        Some(format!("{scheme}://{}", rest.split('/').next()?))
-    };
-    if next.starts_with('/') {
-        return Some(format!("{}{next}", origin(in_use)?));
-    }
-    [in_use, written].into_iter().find_map(|base| {
-        let base_origin = origin(base)?;
-        let rest = next.strip_prefix(&base_origin)?;
-        let on_base = rest.is_empty() || rest.starts_with('/') || rest.starts_with('?');
-        on_base.then_some(())?;
-        Some(format!("{}{rest}", origin(in_use)?))
-    })
 }

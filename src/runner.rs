@@ -459,9 +459,30 @@ impl<'a> Runner<'a> {
     /// After a 401 the token is renewed once and a read is sent again with it; any other
     /// request is never resent (a 401 on a purchase bought nothing).
     pub fn send(&mut self, request: &RequestPlan, outgoing: &Outgoing) -> Result<Value, CallError> {
-        let rules = self.bound.plan.api.errors.rules();
-        self.exchange_renewing(request, outgoing, &[], true, rules)
+        self.send_taking(request, outgoing, &[])
             .map(|(answer, _)| answer)
+    }
+
+    /// [`Runner::send`], also taking the `extract` values from the answer (a list's pages
+    /// read the `Link` header or a count this way).
+    pub fn send_taking(
+        &mut self,
+        request: &RequestPlan,
+        outgoing: &Outgoing,
+        extract: &[(String, ExtractPlan)],
+    ) -> Result<(Value, Map<String, Value>), CallError> {
+        let rules = self.bound.plan.api.errors.rules();
+        self.exchange_renewing(request, outgoing, extract, true, rules)
+    }
+
+    /// `outgoing` sent to another URL of the API (a list's next page) with `api.auth` applied
+    /// anew: a next-page URL from the hoster need not carry a query-parameter credential.
+    pub fn at_url(&mut self, outgoing: &Outgoing, url: String) -> Result<Outgoing> {
+        let moved = Outgoing {
+            url,
+            ..outgoing.clone()
+        };
+        self.reauthorized(&moved)
     }
 
     /// [`Runner::exchange`], renewing the session once after a 401 (see [`Runner::send`]).

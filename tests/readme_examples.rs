@@ -52,7 +52,7 @@ fn the_readme_body_and_answer_examples_validate() {
 
 #[test]
 fn the_readme_menu_examples_validate() {
-    let blocks = yaml_blocks("### Menus from the hoster", "## Operator commands");
+    let blocks = yaml_blocks("### Menus from the hoster", "### Paged lists");
     assert_eq!(
         blocks.len(),
         2,
@@ -67,6 +67,26 @@ fn the_readme_menu_examples_validate() {
         let yaml = testhost.replace(static_configs, &block);
         assert_validates(&yaml, &block);
     }
+}
+
+#[test]
+fn the_readme_paged_list_example_validates() {
+    let blocks = yaml_blocks("### Paged lists", "## Operator commands");
+    assert_eq!(
+        blocks.len(),
+        1,
+        "the section shows page numbers and offsets"
+    );
+    let testhost =
+        fixture("providers/testhost.yaml").replace("{{config.region}}", "{{settings.region}}");
+    let static_configs =
+        &testhost[testhost.find("configs:").unwrap()..testhost.find("order:").unwrap()];
+    let yaml = testhost.replace(static_configs, &blocks[0]);
+    assert!(
+        yaml.contains("pages: { page: page"),
+        "the example went into the file"
+    );
+    assert_validates(&yaml, &blocks[0]);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The `configs` section: the menu, written out (`static`) or built from the hoster's plan
 //! lists (`fetch`, with pages, joined lists and combinations).
 
-use super::RequestPlan;
 use super::compiler::{Compiler, Query, Text, Vars, placeholder_query};
+use super::{AnswerPlace, ExtractPlan, RequestPlan};
 use crate::ids;
 use crate::manifest::{self, Configs, Method};
 use crate::position::YamlPath;
@@ -10,7 +10,8 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
-const DEFAULT_MAX_PAGES: u32 = 20;
+/// `pages.max`: lowest, default, highest.
+const MAX_PAGES: (u64, u64, u64) = (1, 20, 1000);
 
 /// `configs.fetch.cache_minutes`: lowest, default, highest (a day).
 const CACHE_MINUTES: (u64, u64, u64) = (0, 10, 24 * 60);
@@ -27,12 +28,30 @@ pub struct StaticConfigPlan {
     pub vars: Vars,
 }
 
-/// How paginated plan lists continue.
+/// How a paged list continues, and how far.
 #[derive(Debug)]
 pub struct PagesPlan {
-    pub next: Query,
-    pub param: Option<String>,
+    pub style: PageStyle,
+    /// What each answer is read for besides its elements (the `Link` header, the page or item
+    /// count), by name: `link`, `count`, `total`.
+    pub extract: Vec<(String, ExtractPlan)>,
+    /// Pages read at most.
     pub max: u32,
+    /// `pages` in the file, for messages.
+    pub at: YamlPath,
+}
+
+/// Where the next page is (see [`manifest::Pages`]).
+#[derive(Debug)]
+pub enum PageStyle {
+    /// A value in the body: a URL on the API's host, or the value of query parameter `param`.
+    Next { next: Query, param: Option<String> },
+    /// The `Link` header's target of relation `rel`.
+    Link { rel: String },
+    /// Page number `param`, until the page count (`count`) or the item count (`total`).
+    Page { param: String },
+    /// Offset `param`, until an empty page or the item count (`total`).
+    Offset { param: String },
 }
 
 /// Where the elements of a list are in an answer (see [`manifest::Items`]).
@@ -51,6 +70,7 @@ pub enum ItemsPlan {
 pub struct AlsoPlan {
     pub name: String,
     pub request: RequestPlan,
+    pub pages: Option<PagesPlan>,
     pub items: ItemsPlan,
     pub key: Text,
     pub matches: Text,
@@ -60,7 +80,7 @@ pub struct AlsoPlan {
 #[derive(Debug)]
 pub enum ListPlan {
     Written(Vec<Value>),
-    Fetched(Box<(RequestPlan, ItemsPlan)>),
+    Fetched(Box<(RequestPlan, Option<PagesPlan>, ItemsPlan)>),
 }
 
 /// A list offered with every plan.
@@ -153,13 +173,7 @@ impl Compiler<'_> {
             Err(fetch) => {
                 let at = at.key("fetch");
                 self.reserved_vars(&at.key("vars"), &fetch.vars);
-                let pages = fetch.pages.as_ref().and_then(|pages| {
-                    Some(PagesPlan {
-                        next: self.query(at.key("pages").key("next"), &pages.next)?,
-                        param: pages.param.clone(),
-                        max: pages.max.unwrap_or(DEFAULT_MAX_PAGES),
-                    })
-                });
+                let pages = self.pages(at.key("pages"), fetch.pages.as_ref());
                 let plan = FetchPlan {
                     request: self.list_request(at.key("request"), &fetch.request),
                     pages,
@@ -265,6 +279,7 @@ impl Compiler<'_> {
         AlsoPlan {
             name: self.list_name(&at, "also", name),
             request: self.list_request(at.key("request"), &also.request),
+            pages: self.pages(at.key("pages"), also.pages.as_ref()),
             items: self.items(at.key("items"), &also.items),
             key: self.text(at.key("key"), &also.key),
             matches: self.text(at.key("match"), &also.matches),
@@ -277,6 +292,13 @@ impl Compiler<'_> {
         name: &str,
         combine: &manifest::Combine,
     ) -> CombinePlan {
+        if combine.list.is_some() && combine.pages.is_some() {
+            self.problem(
+                &at.key("pages"),
+                "a written `list` has no pages",
+                "`pages` goes with `request`; leave it out here",
+            );
+        }
         let list = match (&combine.list, &combine.request, &combine.items) {
             (Some(list), None, None) => {
                 if list.is_empty() {
@@ -290,6 +312,7 @@ impl Compiler<'_> {
             }
             (None, Some(request), Some(items)) => ListPlan::Fetched(Box::new((
                 self.list_request(at.key("request"), request),
+                self.pages(at.key("pages"), combine.pages.as_ref()),
                 self.items(at.key("items"), items),
             ))),
             (None, Some(_), None) => {
@@ -311,6 +334,155 @@ impl Compiler<'_> {
             name: self.list_name(&at, "combine", name),
             list,
         }
+    }
+
+    /// A list's `pages`: exactly one style, with the keys it needs and none it cannot use.
+    pub(super) fn pages(
+        &mut self,
+        at: YamlPath,
+        pages: Option<&manifest::Pages>,
+    ) -> Option<PagesPlan> {
+        let pages = pages?;
+        let styles: Vec<&str> = [
+            ("next", pages.next.is_some()),
+            ("link", pages.link.is_some()),
+            ("page", pages.page.is_some()),
+            ("offset", pages.offset.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, written)| written.then_some(key))
+        .collect();
+        let help = "write one of `next: $.links.next` (the body names the next page), `link: next` (the `Link` header), `page: page` with `count: $.pages` or `total: $.results` (page numbers), `offset: offset` (items skipped)";
+        let style = match styles.as_slice() {
+            [] => {
+                self.problem(
+                    &at,
+                    "`pages` needs one of `next`, `link`, `page` and `offset`",
+                    help,
+                );
+                return None;
+            }
+            [_, second, ..] => {
+                self.problem(
+                    &at.key(second),
+                    format!(
+                        "`pages.{second}` conflicts with `pages.{}`: a list is paged one way",
+                        styles[0]
+                    ),
+                    help,
+                );
+                return None;
+            }
+            [style] => *style,
+        };
+        // Keys that belong to another style: named where they are written.
+        let misplaced = [
+            (
+                "param",
+                pages.param.is_some(),
+                style == "next",
+                "`param` names the query parameter of a value found at `next`; for page numbers write `page: NAME`, for offsets `offset: NAME`",
+            ),
+            (
+                "count",
+                pages.count.is_some(),
+                style == "page",
+                "`count` is the page count of `page` paging; with `link` or `next` the hoster says where the next page is",
+            ),
+            (
+                "total",
+                pages.total.is_some(),
+                matches!(style, "page" | "offset"),
+                "`total` is the item count of `page` or `offset` paging",
+            ),
+        ];
+        for (key, written, fits, why) in misplaced {
+            if written && !fits {
+                self.problem(
+                    &at.key(key),
+                    format!("`pages.{key}` does not go with `pages.{style}`"),
+                    why,
+                );
+            }
+        }
+        let mut extract = Vec::new();
+        let mut take = |this: &mut Self, name: &str, from: Option<&manifest::Extract>| {
+            if let Some(plan) = from.and_then(|from| this.extract(at.key(name), from)) {
+                extract.push((name.to_owned(), plan));
+            }
+        };
+        let parameter = |this: &mut Self, key: &str, name: &str| {
+            if name.trim().is_empty() {
+                this.problem(
+                    &at.key(key),
+                    format!("`pages.{key}` is empty"),
+                    "name the query parameter the hoster documents, e.g. `page` or `offset`",
+                );
+            }
+            name.to_owned()
+        };
+        let style = match style {
+            "next" => PageStyle::Next {
+                next: self
+                    .query(at.key("next"), pages.next.as_deref().unwrap_or_default())
+                    .unwrap_or_else(|| placeholder_query(&at.key("next"))),
+                param: pages.param.as_ref().map(|p| parameter(self, "param", p)),
+            },
+            "link" => {
+                let rel = pages.link.clone().unwrap_or_default();
+                let token = |c: char| c.is_ascii_alphanumeric() || ".-_".contains(c);
+                if rel.is_empty() || !rel.chars().all(token) {
+                    self.problem(
+                        &at.key("link"),
+                        format!("`{}` is not a link relation", rel.escape_debug()),
+                        "write the `rel` of the next page's link, usually `link: next`",
+                    );
+                }
+                extract.push((
+                    "link".to_owned(),
+                    ExtractPlan {
+                        place: AnswerPlace::HeaderLines("link".into()),
+                        pattern: None,
+                    },
+                ));
+                PageStyle::Link {
+                    rel: rel.to_ascii_lowercase(),
+                }
+            }
+            "page" => {
+                if pages.count.is_some() == pages.total.is_some() {
+                    let key = if pages.count.is_some() {
+                        "total"
+                    } else {
+                        "page"
+                    };
+                    self.problem(&at.key(key), "page numbers need exactly one of `count` (how many pages) and `total` (how many items)", "e.g. `count: $.pages`, or `total: { header: X-Total-Count }`: without them the last page is not known");
+                }
+                take(self, "count", pages.count.as_ref());
+                take(self, "total", pages.total.as_ref());
+                PageStyle::Page {
+                    param: parameter(self, "page", pages.page.as_deref().unwrap_or_default()),
+                }
+            }
+            _ => {
+                take(self, "total", pages.total.as_ref());
+                PageStyle::Offset {
+                    param: parameter(self, "offset", pages.offset.as_deref().unwrap_or_default()),
+                }
+            }
+        };
+        let max = self.bounded(
+            &at.key("max"),
+            pages.max,
+            MAX_PAGES,
+            "how many pages are read at most",
+        );
+        Some(PagesPlan {
+            style,
+            extract,
+            max: max as u32,
+            at,
+        })
     }
 
     pub(super) fn reserved_vars(&mut self, at: &YamlPath, vars: &IndexMap<String, Value>) {

@@ -91,6 +91,9 @@ pub enum AnswerPlace {
     Body(Query),
     /// A response header, by its name (matched in any letter case).
     Header(String),
+    /// Every line of a list header, joined by `, ` as RFC 9110 (5.3) allows: a hoster may
+    /// split its `Link` header over several lines. Only the pager reads this.
+    HeaderLines(String),
     /// The HTTP status code.
     Status,
 }
@@ -112,7 +115,7 @@ impl ExtractPlan {
     /// The header the value is read from, if it is one.
     pub fn header(&self) -> Option<&str> {
         match &self.place {
-            AnswerPlace::Header(name) => Some(name),
+            AnswerPlace::Header(name) | AnswerPlace::HeaderLines(name) => Some(name),
             _ => None,
         }
     }
