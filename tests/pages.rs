@@ -397,7 +397,7 @@ fn a_combined_list_pages_by_offset_until_the_total() {
 }
 
 #[test]
-fn an_also_list_follows_its_body_next_and_an_offset_list_ends_on_an_empty_page() {
+fn an_also_list_follows_its_body_next() {
     let mut server = Server::new();
     let plans = common::get_list(
         &mut server,
