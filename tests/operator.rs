@@ -32,6 +32,7 @@ fn every_shipped_provider_file_is_valid() {
         "vultr",
         "linode",
         "timeweb",
+        "yandex",
     ] {
         assert!(
             stdout.contains(&format!(
@@ -562,6 +563,7 @@ fn no_source_file_names_a_hoster() {
         "vultr",
         "linode",
         "timeweb",
+        "yandex",
         "hcloud",
     ];
     let mut stack = vec![repo_file("src")];
