@@ -645,8 +645,8 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one step: the request, then its extractions; a step that waits sends its `GET`
-    /// again until its answer matches `repeat.until` (see [`Runner::wait_over`]). In a dry
-    /// run, each value is a placeholder `<name>`, so the steps after it can be shown too.
+    /// again until its answer matches `repeat.until`, within its bounds and the deadline. In
+    /// a dry run, each value is a placeholder `<name>`, so the steps after it can be shown too.
     pub fn step(
         &mut self,
         step: &StepPlan,

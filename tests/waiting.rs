@@ -162,8 +162,13 @@ fn an_order_waits_for_its_create_action_and_sends_the_purchase_once() {
     );
 }
 
-#[test]
-fn an_order_whose_wait_runs_out_is_handed_out_and_its_polls_follow_it() {
+/// An order whose create action stays `in-progress`, waited for with `wait` within a verb
+/// deadline of `deadline` s: the hoster (the create was sent once), the plugin, the task id,
+/// its record, how many action reads were sent, and how long the order took.
+fn ordered_while_in_progress(
+    wait: &str,
+    deadline: u64,
+) -> (mockito::ServerGuard, Plugin, String, Value, usize, Duration) {
     let mut server = Server::new();
     let bought = create(&mut server);
     let (_action, reads) = in_turn(
@@ -172,20 +177,28 @@ fn an_order_whose_wait_runs_out_is_handed_out_and_its_polls_follow_it() {
         "/v2/actions/2345678901",
         vec![action("in-progress")],
     );
-    let wait = "repeat: { until: \"$[?@.status == 'completed']\", every_seconds: 1, attempts: 2 }";
-    let plugin =
-        Plugin::new("waiter", &provider(wait, CLEANUP_WAIT, 30), &server.url()).secrets(SECRETS);
-
+    let plugin = Plugin::new(
+        "waiter",
+        &provider(wait, CLEANUP_WAIT, deadline),
+        &server.url(),
+    )
+    .secrets(SECRETS);
+    let started = Instant::now();
     let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    let took = started.elapsed();
     bought.assert();
-    assert_eq!(
-        reads.load(Ordering::SeqCst),
-        2,
-        "`attempts: 2` is two requests"
-    );
     let task = task_file(&plugin, &task_id);
     assert_eq!(task["stage"], "ordered");
     assert_eq!(task["hoster_id"], "512345678");
+    let reads = reads.load(Ordering::SeqCst);
+    (server, plugin, task_id, task, reads, took)
+}
+
+#[test]
+fn an_order_whose_wait_runs_out_is_handed_out_and_its_polls_follow_it() {
+    let wait = "repeat: { until: \"$[?@.status == 'completed']\", every_seconds: 1, attempts: 2 }";
+    let (mut server, plugin, task_id, task, reads, _) = ordered_while_in_progress(wait, 30);
+    assert_eq!(reads, 2, "`attempts: 2` is two requests");
     let last_state = task["last_state"].as_str().unwrap();
     assert!(last_state.contains("stopped waiting"), "{last_state}");
     assert!(last_state.contains("`attempts` allows 2"), "{last_state}");
@@ -200,26 +213,11 @@ fn an_order_whose_wait_runs_out_is_handed_out_and_its_polls_follow_it() {
 
 #[test]
 fn a_wait_in_an_order_ends_before_the_verbs_deadline() {
-    let mut server = Server::new();
-    let bought = create(&mut server);
-    let (_action, _) = in_turn(
-        &mut server,
-        "GET",
-        "/v2/actions/2345678901",
-        vec![action("in-progress")],
-    );
     let wait =
         "repeat: { until: \"$[?@.status == 'completed']\", every_seconds: 1, attempts: 1000 }";
-    let plugin =
-        Plugin::new("waiter", &provider(wait, CLEANUP_WAIT, 4), &server.url()).secrets(SECRETS);
-
-    let started = Instant::now();
-    let task_id = common::task_id(&plugin.run(&["order", "1"]));
-    let took = started.elapsed();
+    let (_server, _, _, task, reads, took) = ordered_while_in_progress(wait, 4);
     assert!(took < Duration::from_secs(4), "the order took {took:?}");
-    bought.assert();
-    let task = task_file(&plugin, &task_id);
-    assert_eq!(task["stage"], "ordered");
+    assert!(reads >= 2, "it waited: {reads} reads");
     assert!(
         task["last_state"]
             .as_str()
