@@ -535,6 +535,37 @@ pub struct Step {
     /// value is taken from it.
     #[serde(default)]
     pub extract: IndexMap<String, Extract>,
+    /// Sends this `GET` again until its answer says the hoster is done (`until`), for an
+    /// operation or action to finish or a server to stop: e.g. `repeat: { until: $.done }`.
+    /// Allowed in `order` after the step that buys (the purchase is never resent) and in
+    /// `cleanup`; never past the verb's deadline (`api.deadline_seconds`).
+    #[serde(default)]
+    #[schemars(with = "Repeat")]
+    pub repeat: Option<Repeat>,
+}
+
+/// How a step waits: its `GET` is sent again, `every_seconds` apart, until `until` matches,
+/// at most `attempts` times and `seconds` long, and always ending before the verb's deadline.
+/// When a bound passes first, an order hands its task to the panel (polls follow it; the
+/// steps after the wait are not sent and their values are `null`), and a cleanup goes on
+/// from this step on a later poll.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Repeat {
+    /// JSONPath over the answer's body: done when it finds anything but `null` or `false`,
+    /// like `error_when`. `$.done` (an operation), `$[?@.status == 'off']` (the answer's
+    /// object, e.g. `{"server": {"status": "off"}}`, whose `status` is `off`).
+    pub until: String,
+    /// Seconds between two requests (default 2, 1 to 60).
+    #[serde(default)]
+    pub every_seconds: Option<u64>,
+    /// Requests sent at most, the first included (default 30, 1 to 1000).
+    #[serde(default)]
+    pub attempts: Option<u64>,
+    /// Seconds the wait may take at most (default and most: 600; the verb's deadline ends it
+    /// sooner).
+    #[serde(default)]
+    pub seconds: Option<u64>,
 }
 
 /// Where an extracted value comes from. The short form, a string, is a JSONPath over the

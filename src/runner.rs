@@ -70,6 +70,12 @@ pub enum CallError {
     /// The answer says the session ended (`api.login.renew_when`), whatever its status: the
     /// request was refused for its token, so nothing was done.
     SessionEnded(Error),
+    /// A step that waits (`repeat`) reached a bound before the hoster was done; `values` are
+    /// what the last answer gave. Only a `GET` waits, so nothing was done twice.
+    WaitedTooLong {
+        error: Error,
+        values: Box<Map<String, Value>>,
+    },
 }
 
 impl CallError {
@@ -82,7 +88,8 @@ impl CallError {
             | CallError::Unreachable(_)
             | CallError::NotBuilt(_)
             | CallError::Refused(_)
-            | CallError::SessionEnded(_) => true,
+            | CallError::SessionEnded(_)
+            | CallError::WaitedTooLong { .. } => true,
             CallError::Answered { status, .. } => (400..=499).contains(status) && *status != 408,
             CallError::NoAnswer(_) => false,
         }
@@ -96,7 +103,8 @@ impl CallError {
             | CallError::SessionEnded(e)
             | CallError::Unreachable(e)
             | CallError::NoAnswer(e)
-            | CallError::NotBuilt(e) => e,
+            | CallError::NotBuilt(e)
+            | CallError::WaitedTooLong { error: e, .. } => e,
         }
     }
 }
@@ -681,8 +689,9 @@ impl<'a> Runner<'a> {
         Ok((json, extracted))
     }
 
-    /// Runs one step: the request, then its extractions. In a dry run, each value is a
-    /// placeholder `<name>`, so the steps after it can be shown too.
+    /// Runs one step: the request, then its extractions; a step that waits sends its `GET`
+    /// again until its answer matches `repeat.until`, within its bounds and the deadline. In
+    /// a dry run, each value is a placeholder `<name>`, so the steps after it can be shown too.
     pub fn step(
         &mut self,
         step: &StepPlan,
@@ -691,18 +700,83 @@ impl<'a> Runner<'a> {
         let outgoing = self
             .build(&step.request, context)
             .map_err(CallError::NotBuilt)?;
-        let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
+        let reads_body =
+            step.repeat.is_some() || step.extract.iter().any(|(_, from)| from.reads_body());
         let rules = step.errors.or(&self.bound.plan.api.errors);
-        match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body, rules) {
-            Ok((_, extracted)) => Ok(extracted),
-            Err(CallError::NotSent) => Ok(step
-                .extract
-                .iter()
-                .map(|(name, _)| (name.clone(), Value::String(format!("<{name}>"))))
-                .collect()),
-            Err(other) => Err(other),
+        let started = std::time::Instant::now();
+        for attempt in 1.. {
+            match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body, rules)
+            {
+                Ok((body, extracted)) => match &step.repeat {
+                    Some(repeat) if !repeat.until.as_ref().is_some_and(|q| matched(q, &body)) => {
+                        if let Some(error) = self.wait_over(repeat, attempt, started) {
+                            return Err(CallError::WaitedTooLong {
+                                error,
+                                values: Box::new(extracted),
+                            });
+                        }
+                        std::thread::sleep(repeat.every);
+                    }
+                    _ => return Ok(extracted),
+                },
+                Err(CallError::NotSent) => {
+                    return Ok(step
+                        .extract
+                        .iter()
+                        .map(|(name, _)| (name.clone(), Value::String(format!("<{name}>"))))
+                        .collect());
+                }
+                Err(other) => return Err(other),
+            }
         }
+        unreachable!("the attempts are bounded")
     }
+
+    /// Why a wait whose hoster is not done yet stops here, or `None` when another request
+    /// fits in every bound. The next request must start with time left for its answer and for
+    /// the verb's reply: the deadline is the panel's, and an order past it would lose its task.
+    fn wait_over(
+        &self,
+        repeat: &plan::RepeatPlan,
+        attempt: u64,
+        started: std::time::Instant,
+    ) -> Option<Error> {
+        let deadline = self.bound.plan.api.deadline;
+        let reserve = (deadline / 4).min(std::time::Duration::from_secs(10));
+        let why = if attempt >= repeat.attempts {
+            format!("`attempts` allows {}", repeat.attempts)
+        } else if started.elapsed() + repeat.every > repeat.within {
+            format!("`seconds` allows {}", repeat.within.as_secs())
+        } else if self.time_left() < repeat.every + reserve {
+            format!(
+                "the verb's deadline of {} s (`api.deadline_seconds`) is near",
+                deadline.as_secs()
+            )
+        } else {
+            return None;
+        };
+        Some(
+            self.bound
+                .plan
+                .source
+                .error(
+                    &repeat.at.key("until"),
+                    format!(
+                        "the hoster was not done after {attempt} request(s) in {} s: {why}",
+                        started.elapsed().as_secs()
+                    ),
+                )
+                .help("a later run goes on waiting; raise the bounds if the hoster is slow"),
+        )
+    }
+}
+
+/// Whether `query` finds anything but `null` or `false` in `body` (the rule of `error_when`
+/// and `repeat.until`).
+pub fn matched(query: &Query, body: &Value) -> bool {
+    extract::all(query, body)
+        .into_iter()
+        .any(|found| !matches!(found, Value::Null | Value::Bool(false)))
 }
 
 /// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved

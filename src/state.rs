@@ -67,6 +67,9 @@ pub enum Cleanup {
     Done,
     /// The hoster refused it, or did not answer; `cleanup_message` says how.
     Failed,
+    /// A step waits for the hoster (a server to stop) and ran out of time in this run: a
+    /// later poll goes on from step `cleanup_next` (a `GET`, safe to send again).
+    Waiting,
 }
 
 impl Stage {
@@ -127,6 +130,10 @@ pub struct Task {
     pub cleanup: Option<Cleanup>,
     #[serde(default)]
     pub cleanup_message: Option<String>,
+    /// The cleanup step to send next (counted from 0): where a `waiting` cleanup goes on, or
+    /// the step a `sending` one was at. Written only once a cleanup has steps to go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleanup_next: Option<usize>,
 }
 
 impl Task {
@@ -156,6 +163,7 @@ impl Task {
             last_state: None,
             cleanup: None,
             cleanup_message: None,
+            cleanup_next: None,
         }
     }
 
@@ -166,6 +174,13 @@ impl Task {
             (Some(Cleanup::Done), _) => "the server was deleted".to_owned(),
             (Some(Cleanup::Sending), Some(id)) => format!(
                 "the run deleting server `{id}` was interrupted: check the hoster's console"
+            ),
+            (Some(Cleanup::Waiting), Some(id)) => format!(
+                "deleting server `{id}` goes on at cleanup step {} on the next poll ({})",
+                self.cleanup_next.unwrap_or_default() + 1,
+                self.cleanup_message
+                    .as_deref()
+                    .unwrap_or("waiting for the hoster")
             ),
             (Some(Cleanup::Failed), Some(id)) => format!(
                 "deleting server `{id}` failed ({}): delete it in the hoster's console",

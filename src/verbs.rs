@@ -252,6 +252,29 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                     return Err(error);
                 }
             }
+            // A wait after the purchase that did not see the hoster done (out of time, or a
+            // read that failed) ends the order here: the server's id is known, so the task is
+            // handed out and its polls follow the server. The steps not sent give `null`.
+            Err(failure) if bought && step.repeat.is_some() => {
+                let why = match failure {
+                    CallError::WaitedTooLong { error, values } => {
+                        task.saved.extend(*values);
+                        error.one_line()
+                    }
+                    other => other.into_error().one_line(),
+                };
+                for (name, _) in order_plan.steps[index + 1..]
+                    .iter()
+                    .flat_map(|later| &later.extract)
+                {
+                    task.saved.entry(name.clone()).or_insert(Value::Null);
+                }
+                task.last_state = Some(recorded_text(&format!(
+                    "the order's step {} stopped waiting: {why}",
+                    index + 1
+                )));
+                break;
+            }
             // A bought server must reach the panel: the task is handed out, and its polls say
             // what went wrong.
             Err(failure) if bought => {
@@ -419,8 +442,10 @@ fn order_status(
     let store = Store::new(&site.state_dir, name);
     let task = store.load(task_id)?;
     // The panel polls every task on every page load: a final answer is given from the task's
-    // record, the same every time, without reading the provider file or asking the hoster.
-    if task.stage.is_final() && !refresh {
+    // record, the same every time, without reading the provider file or asking the hoster;
+    // only a cleanup that waits goes on (the answer stays the record's).
+    let resumes_cleanup = task.cleanup == Some(Cleanup::Waiting) && task.stage == Stage::Failed;
+    if task.stage.is_final() && !refresh && !resumes_cleanup {
         return Ok(recorded_reply(&task));
     }
     let bound = load(name, site, Parts::STATUS)?;
@@ -435,6 +460,10 @@ fn order_status(
         if plan.is_secret_value(name) {
             redact::register(&text_of(value));
         }
+    }
+
+    if resumes_cleanup && !refresh {
+        return Ok(recorded_reply(&clean_up(runner, &store, task)?));
     }
 
     match task.stage {
@@ -684,44 +713,69 @@ fn unsafe_password(task: &Task) -> Error {
 
 /// Sends the file's cleanup for a failed server, once: the claim is recorded before the
 /// request leaves, so neither a poll beside this one nor a later one sends it again. A task
-/// that never reached the hoster has no server id and is never cleaned up.
+/// that never reached the hoster has no server id and is never cleaned up. A step that waits
+/// and runs out of time leaves the cleanup `waiting` at that step (a `GET`, safe to send
+/// again): a later poll claims it and goes on from there.
 fn clean_up(runner: &mut Runner, store: &Store, task: Task) -> Result<Task> {
     let plan = &runner.bound.plan;
     let Some(cleanup) = plan.cleanup() else {
         return Ok(task);
     };
-    if task.cleanup.is_some() || task.hoster_id.is_none() {
+    let resumes = task.cleanup == Some(Cleanup::Waiting);
+    if (task.cleanup.is_some() && !resumes) || task.hoster_id.is_none() {
         return Ok(task);
     }
-    if let Some(when) = &cleanup.when
+    if !resumes
+        && let Some(when) = &cleanup.when
         && !is_truthy(&runner.render(when, &task_context(runner, &task, None))?)
     {
         return Ok(task);
     }
-    let task = {
+    let (task, first) = {
         let _lock = store.lock()?;
         let mut task = store.load(&task.id)?;
-        if task.cleanup.is_some() || task.stage != Stage::Failed {
-            return Ok(task);
-        }
+        let first = match task.cleanup {
+            None if task.stage == Stage::Failed => 0,
+            Some(Cleanup::Waiting) if task.stage == Stage::Failed => {
+                task.cleanup_next.unwrap_or_default()
+            }
+            _ => return Ok(task),
+        };
         task.cleanup = Some(Cleanup::Sending);
+        task.cleanup_next = Some(first).filter(|&i| i > 0);
         store.save(&task)?;
-        task
+        (task, first)
     };
     let mut sent = Ok(());
-    for step in &cleanup.steps {
+    for (index, step) in cleanup.steps.iter().enumerate().skip(first) {
+        // Each later step is recorded before it leaves: a run killed there is told apart.
+        if index > first && !runner.is_dry_run() {
+            let _lock = store.lock()?;
+            let mut now = store.load(&task.id)?;
+            now.cleanup_next = Some(index);
+            store.save(&now)?;
+        }
         if let Err(failure) = runner.step(step, &task_context(runner, &task, None)) {
-            sent = Err(failure);
+            sent = Err((index, failure));
             break;
         }
     }
     let _lock = store.lock()?;
     let mut task = store.load(&task.id)?;
     match sent {
-        Ok(()) => task.cleanup = Some(Cleanup::Done),
+        Ok(()) => {
+            task.cleanup = Some(Cleanup::Done);
+            task.cleanup_next = None;
+            task.cleanup_message = None;
+        }
         // A dry run shows the cleanup it would send; its scratch store is thrown away.
-        Err(CallError::NotSent) => return Ok(task),
-        Err(failure) => {
+        Err((_, CallError::NotSent)) => return Ok(task),
+        Err((index, CallError::WaitedTooLong { error, .. })) => {
+            task.cleanup = Some(Cleanup::Waiting);
+            task.cleanup_next = Some(index);
+            task.cleanup_message = Some(redact::clean(&error.one_line()));
+        }
+        Err((_, failure)) => {
             task.cleanup = Some(Cleanup::Failed);
             task.cleanup_message = Some(redact::clean(&failure.into_error().one_line()));
         }

@@ -34,6 +34,7 @@ fn every_shipped_provider_file_is_valid() {
         "timeweb",
         "billmgr",
         "regru",
+        "yandex",
     ] {
         assert!(
             stdout.contains(&format!(
@@ -567,6 +568,7 @@ fn no_source_file_names_a_hoster() {
         "billmgr",
         "regru",
         "reg.ru",
+        "yandex",
         "hcloud",
     ];
     let mut stack = vec![repo_file("src")];

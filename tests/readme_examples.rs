@@ -112,3 +112,21 @@ fn the_readme_login_and_error_examples_validate() {
         assert_validates(&yaml, &block);
     }
 }
+
+#[test]
+fn the_readme_waiting_example_validates() {
+    let blocks = yaml_blocks("**Steps that wait.**", "### Menus from the hoster");
+    assert_eq!(
+        blocks.len(),
+        1,
+        "the section shows an order and a cleanup that wait"
+    );
+    let testhost = fixture("providers/testhost.yaml");
+    let order =
+        &testhost[testhost.find("order:").unwrap()..testhost.find("order_status:").unwrap()];
+    for block in blocks {
+        let yaml = testhost.replace(order, "") + &block;
+        assert!(yaml.contains("repeat:"), "the example went into the file");
+        assert_validates(&yaml, &block);
+    }
+}

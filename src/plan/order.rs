@@ -71,8 +71,18 @@ impl Compiler<'_> {
     /// The `order` section: its steps, which one buys, and the hoster's id of the new server.
     pub(super) fn order(&mut self, order: &manifest::Order) -> OrderPlan {
         let at = YamlPath::root().key("order");
+        let buys = self.buying_step(&at.key("steps"), &order.steps);
+        for (i, step) in order.steps.iter().enumerate() {
+            if step.repeat.is_some() && buys.is_none_or(|b| i <= b) {
+                self.problem(
+                    &at.key("steps").index(i).key("repeat"),
+                    "an order waits only after the step that buys",
+                    "a wait before the purchase spends the time the purchase needs; move the wait after the buying step (or into `order_status`, which is polled)",
+                );
+            }
+        }
         OrderPlan {
-            buys: self.buying_step(&at.key("steps"), &order.steps),
+            buys,
             steps: self.steps(at.key("steps"), &order.steps, true),
             hoster_id: self.text(at.key("hoster_id"), &order.hoster_id),
         }
@@ -125,6 +135,13 @@ impl Compiler<'_> {
                     &at.key("steps").index(i).key("request").key("method"),
                     "order_status must only read",
                     "use GET: the panel polls this on every page load",
+                );
+            }
+            if step.repeat.is_some() {
+                self.problem(
+                    &at.key("steps").index(i).key("repeat"),
+                    "a poll does not wait: the panel polls every task on every page load",
+                    "remove `repeat`: the next poll reads again (map the hoster's in-between states to `in_progress`)",
                 );
             }
         }

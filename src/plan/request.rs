@@ -8,6 +8,7 @@ use crate::position::YamlPath;
 use crate::template::Tree;
 use indexmap::IndexMap;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The most memory an `extract` pattern may compile to: far above any real pattern, and it
 /// bounds what a hostile file can make a run build.
@@ -59,6 +60,25 @@ pub struct StepPlan {
     pub extract: Vec<(String, ExtractPlan)>,
     /// The step's own `error_when` and `error_message`, which replace the API's.
     pub errors: ErrorsPlan,
+    /// How the step waits, when it does: its `GET` sent again until `until` matches.
+    pub repeat: Option<RepeatPlan>,
+}
+
+/// `repeat.every_seconds`: lowest, default, highest.
+const REPEAT_EVERY_SECONDS: (u64, u64, u64) = (1, 2, 60);
+/// `repeat.attempts`: lowest, default, highest.
+const REPEAT_ATTEMPTS: (u64, u64, u64) = (1, 30, 1000);
+/// `repeat.seconds`: lowest, default, highest (the longest deadline a verb may have).
+const REPEAT_SECONDS: (u64, u64, u64) = (1, 600, 600);
+
+/// A step that waits, compiled: see [`manifest::Repeat`].
+#[derive(Debug)]
+pub struct RepeatPlan {
+    pub at: YamlPath,
+    pub until: Option<Query>,
+    pub every: Duration,
+    pub attempts: u64,
+    pub within: Duration,
 }
 
 /// Where a hoster puts its errors: a JSONPath that finds one inside a 2xx answer, and the
@@ -278,6 +298,10 @@ impl Compiler<'_> {
                     );
                 }
                 StepPlan {
+                    repeat: step
+                        .repeat
+                        .as_ref()
+                        .map(|repeat| self.repeat(at.key("repeat"), repeat, step.request.method)),
                     errors: self.errors(&at, &step.error_when, &step.error_message),
                     request: self.request(at.key("request"), &step.request),
                     extract: step
@@ -293,6 +317,40 @@ impl Compiler<'_> {
                 }
             })
             .collect()
+    }
+
+    /// A step's `repeat`: only a `GET` is sent again (a write sent twice may do twice), and
+    /// every bound within its range.
+    fn repeat(&mut self, at: YamlPath, repeat: &manifest::Repeat, method: Method) -> RepeatPlan {
+        if method != Method::Get {
+            self.problem(
+                &at,
+                "only a `GET` step may repeat: a request that changes something must be sent once",
+                "send the change in one step, then wait in the next: `- request: { path: ... }` with `repeat: { until: ... }`",
+            );
+        }
+        RepeatPlan {
+            until: self.query(at.key("until"), &repeat.until),
+            every: Duration::from_secs(self.bounded(
+                &at.key("every_seconds"),
+                repeat.every_seconds,
+                REPEAT_EVERY_SECONDS,
+                "seconds between two requests",
+            )),
+            attempts: self.bounded(
+                &at.key("attempts"),
+                repeat.attempts,
+                REPEAT_ATTEMPTS,
+                "requests sent at most, the first included",
+            ),
+            within: Duration::from_secs(self.bounded(
+                &at.key("seconds"),
+                repeat.seconds,
+                REPEAT_SECONDS,
+                "the verb's deadline ends the wait sooner",
+            )),
+            at,
+        }
     }
 
     /// `error_when` and `error_message` of the section at `at`, compiled.
