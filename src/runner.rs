@@ -205,7 +205,7 @@ impl<'a> Runner<'a> {
             ),
             ..error
         };
-        let outgoing = self.outgoing(&clock.request, &Value::Object(self.base_context()), None)?;
+        let outgoing = self.bare(&clock.request)?;
         let reads_body = clock.extract.iter().any(|(_, from)| from.reads_body());
         let values = match self.exchange(
             &clock.request,
@@ -420,6 +420,18 @@ impl<'a> Runner<'a> {
         if let Value::Object(map) = context {
             map.insert("clock".into(), crate::signing::clock_view(now));
         }
+    }
+
+    /// `api.clock`'s request: its own headers only, since `api.headers` may sign with the
+    /// clock it asks for.
+    fn bare(&self, request: &RequestPlan) -> Result<Outgoing> {
+        let mut outgoing = self.outgoing(request, &Value::Object(self.base_context()), None)?;
+        let shared = |(name, _): &(String, String)| {
+            let named = |(n, _): &(String, Text)| n.eq_ignore_ascii_case(name);
+            self.bound.plan.api.headers.iter().any(named) && !request.headers.iter().any(named)
+        };
+        outgoing.headers.retain(|header| !shared(header));
+        Ok(outgoing)
     }
 
     /// Renders a planned request; `auth` is the context `api.auth` is rendered with (`None`:
