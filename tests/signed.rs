@@ -45,7 +45,7 @@ api:
     X-Ovh-Application: "{{secrets.app_key}}"
     X-Ovh-Consumer: "{{secrets.consumer_key}}"
     X-Ovh-Timestamp: "{{clock.unix}}"
-    X-Ovh-Signature: "$1${{sha1 (concat secrets.app_secret \"+\" secrets.consumer_key \"+\" request.method \"+\" request.url \"+\" request.body \"+\" clock.unix)}}"
+    X-Ovh-Signature: "$1${{sha1 (concat secrets.app_secret '+' secrets.consumer_key '+' request.method '+' request.url '+' request.body '+' clock.unix)}}"
   error_message: $.message
   deadline_seconds: 10
 configs:
@@ -495,7 +495,7 @@ fn validate_catches_misused_signing_helpers_and_variables_at_their_place() {
         ) && report.contains(&file),
         "{report}"
     );
-    let (report, _) = validate_with("+\\\" clock.unix)}}", "+\\\" clock.unx)}}");
+    let (report, _) = validate_with("'+' clock.unix)}}", "'+' clock.unx)}}");
     assert!(report.contains("did you mean `unix`?"), "{report}");
     let (report, _) = validate_with(" request.body ", " request.bdy ");
     assert!(report.contains("did you mean `body`?"), "{report}");
