@@ -163,7 +163,7 @@ fn key_bytes(key: &str, how: &str) -> Result<Vec<u8>, String> {
         "text" => Ok(key.as_bytes().to_vec()),
         "hex" => {
             let digits = key.trim().as_bytes();
-            if digits.len() % 2 != 0 {
+            if !digits.len().is_multiple_of(2) {
                 return Err("the key is not hex (an odd count of digits)".into());
             }
             digits
