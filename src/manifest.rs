@@ -163,7 +163,7 @@ pub struct Api {
     #[schemars(with = "Login")]
     pub login: Option<Login>,
     /// The hoster's clock, for APIs that sign requests with a timestamp they check against
-    /// their own time (OVHcloud: `{ request: { path: /auth/time }, time: $ }`). When a
+    /// their own time (e.g. `{ request: { path: /auth/time }, time: $ }`). When a
     /// request's templates use `{{clock.*}}`, this request is sent once per run (without
     /// `api.auth`) and `clock.*` is the hoster's time; without it, `clock.*` is this
     /// machine's.

@@ -20,6 +20,7 @@ use crate::template::text_of;
 use base64::Engine;
 use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Sees requests and answers: a dry run or a trace. Never sees secrets in clear: what it is
 /// given has already been through [`crate::redact`] where it is printed.
@@ -405,7 +406,7 @@ impl<'a> Runner<'a> {
                 again.url = with_query(&again.url, &name, &value);
             }
         }
-        let context = signing_context(&context, &again.url, &again);
+        let context = signing_context(&context, &again.url, &again, true);
         for (name, value) in self.auth_headers(&context)? {
             set_header(&mut again.headers, &name, value);
         }
@@ -445,14 +446,41 @@ impl<'a> Runner<'a> {
         auth: Option<&Value>,
     ) -> Result<Outgoing> {
         let plan = &self.bound.plan;
-        let mut context = context.clone();
-        self.with_clock(&mut context);
-        let context = &context;
+        // The clock and the request view are added only where a template names them: most
+        // requests sign nothing, and a context is copied for each.
+        let timed = |context: &Value| {
+            let mut context = context.clone();
+            self.with_clock(&mut context);
+            context
+        };
+        let needs_clock = request.clock || plan.api.clock_everywhere;
+        let context = &*if needs_clock {
+            Cow::Owned(timed(context))
+        } else {
+            Cow::Borrowed(context)
+        };
         let auth = auth.map(|auth| {
-            let mut auth = auth.clone();
-            self.with_clock(&mut auth);
-            auth
+            if needs_clock {
+                Cow::Owned(timed(auth))
+            } else {
+                Cow::Borrowed(auth)
+            }
         });
+        let headers_sign = plan
+            .api
+            .headers
+            .iter()
+            .chain(&request.headers)
+            .any(|(_, t)| t.signs)
+            || auth.is_some()
+                && plan.api.auth.as_ref().is_some_and(|a| match a {
+                    AuthPlan::Bearer(t) | AuthPlan::Header(_, t) | AuthPlan::Query(_, t) => t.signs,
+                    AuthPlan::Basic(u, p) => u.signs || p.signs,
+                });
+        let signing = headers_sign || request.query.iter().any(|(_, t)| t.signs);
+        let with_request = |context, url: &str, outgoing: &Outgoing| {
+            signing_context(context, url, outgoing, signing)
+        };
         // Every value is percent-encoded as one path segment: it cannot add segments, a query
         // or a fragment to the path the provider file wrote.
         let path = self.render(&request.path, &encoded_for_path(context))?;
@@ -494,7 +522,7 @@ impl<'a> Runner<'a> {
         };
         for signs in [false, true] {
             let context = if signs {
-                &signing_context(context, &url, &outgoing)
+                &with_request(context, &url, &outgoing)
             } else {
                 context
             };
@@ -504,7 +532,7 @@ impl<'a> Runner<'a> {
             }
             if let Some(auth) = &auth {
                 let auth = if signs {
-                    &signing_context(auth, &url, &outgoing)
+                    &with_request(auth, &url, &outgoing)
                 } else {
                     auth
                 };
@@ -515,10 +543,10 @@ impl<'a> Runner<'a> {
             }
         }
         outgoing.url = url;
-        let context = &signing_context(context, &outgoing.url, &outgoing);
+        let context = &with_request(context, &outgoing.url, &outgoing);
         let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
         if let Some(auth) = &auth {
-            headers.extend(self.auth_headers(&signing_context(auth, &outgoing.url, &outgoing))?);
+            headers.extend(self.auth_headers(&with_request(auth, &outgoing.url, &outgoing))?);
         }
         if let Some(body) = &request.body {
             headers.push(("Content-Type".into(), body.content_type().into()));
@@ -778,8 +806,16 @@ fn credential(value: String) -> String {
     value
 }
 
-/// `context` with `request.*`: `outgoing`'s method and body, and `url`.
-fn signing_context(context: &Value, url: &str, outgoing: &Outgoing) -> Value {
+/// `context` with `request.*` (`outgoing`'s method and body, and `url`) when `signing`.
+fn signing_context<'c>(
+    context: &'c Value,
+    url: &str,
+    outgoing: &Outgoing,
+    signing: bool,
+) -> Cow<'c, Value> {
+    if !signing {
+        return Cow::Borrowed(context);
+    }
     let mut context = context.clone();
     if let Value::Object(map) = &mut context {
         map.insert(
@@ -787,7 +823,7 @@ fn signing_context(context: &Value, url: &str, outgoing: &Outgoing) -> Value {
             crate::signing::request_view(outgoing.method, url, outgoing.body.as_deref()),
         );
     }
-    context
+    Cow::Owned(context)
 }
 
 /// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved

@@ -5,7 +5,7 @@
 //! Rules: a digest is taken over the exact bytes of its text; its output is text, lowercase
 //! hex unless `out="base64"`; an HMAC key is the key's text unless `key="hex"` or
 //! `key="base64"` says how the key's bytes are written (so the output of one `hmac_sha256`
-//! can be the key of the next, as AWS's key derivation chains them). A digest made from a
+//! can be the key of the next, as derived-key schemes chain them). A digest made from a
 //! secret is hidden as one, like every helper's output. `request.*` exists only where the
 //! request is known: header values and query values; `clock.*` in every request template.
 

@@ -377,6 +377,24 @@ fn exo_signed(request: &mockito::Request) -> bool {
     field("credential") == EXO_KEY && field("signature") == signature && expires_soon
 }
 
+/// Exoscale's refusal of a purchase whose signature does not check out; not created yet.
+fn exo_refusal(server: &mut mockito::Server) -> mockito::Mock {
+    server
+        .mock("POST", "/v2/instance")
+        .match_request(|r| !exo_signed(r))
+        .with_status(401)
+        .with_body(r#"{"message":"invalid request signature"}"#)
+}
+
+fn exoscale(server: &mockito::Server, api_secret: &str) -> Plugin {
+    Plugin::new(
+        "exoscale",
+        &exoscale_yaml(),
+        &format!("{}/v2", server.url()),
+    )
+    .secrets(&format!("api_key={EXO_KEY}\napi_secret={api_secret}\n"))
+}
+
 #[test]
 fn an_exoscale_request_carries_a_base64_hmac_sha256_over_method_path_body_and_expiry() {
     let mut server = mockito::Server::new();
@@ -392,18 +410,8 @@ fn an_exoscale_request_carries_a_base64_hmac_sha256_over_method_path_body_and_ex
         .with_body(r#"{"id":"op-1","state":"pending","reference":{"id":"vm-9"}}"#)
         .expect(1)
         .create();
-    let refused = server
-        .mock("POST", "/v2/instance")
-        .match_request(|r| !exo_signed(r))
-        .with_status(401)
-        .with_body(r#"{"message":"invalid request signature"}"#)
-        .create();
-    let plugin = Plugin::new(
-        "exoscale",
-        &exoscale_yaml(),
-        &format!("{}/v2", server.url()),
-    )
-    .secrets(&format!("api_key={EXO_KEY}\napi_secret={EXO_SECRET}\n"));
+    let refused = exo_refusal(&mut server).create();
+    let plugin = exoscale(&server, EXO_SECRET);
     let ordered = plugin.run(&["order", "small"]);
     task_id(&ordered);
     assert_eq!(plugin.only_task()["hoster_id"], "vm-9");
@@ -419,19 +427,8 @@ fn a_wrong_hmac_key_is_a_401_and_nothing_is_bought() {
         .mock("GET", "/v2/instance-type")
         .with_body(r#"{"instance-types":[{"id":"it-1","size":"small","cpus":2}]}"#)
         .create();
-    let refused = server
-        .mock("POST", "/v2/instance")
-        .match_request(|r| !exo_signed(r))
-        .with_status(401)
-        .with_body(r#"{"message":"invalid request signature"}"#)
-        .expect(1)
-        .create();
-    let plugin = Plugin::new(
-        "exoscale",
-        &exoscale_yaml(),
-        &format!("{}/v2", server.url()),
-    )
-    .secrets(&format!("api_key={EXO_KEY}\napi_secret=not-the-secret-1\n"));
+    let refused = exo_refusal(&mut server).expect(1).create();
+    let plugin = exoscale(&server, "not-the-secret-1");
     let ordered = plugin.run(&["order", "small"]);
     let message = ordered.error_message();
     assert!(
