@@ -27,6 +27,7 @@ pub mod redact;
 pub mod runner;
 pub mod session;
 pub mod signals;
+pub mod signing;
 pub mod site;
 pub mod state;
 pub mod suggest;

@@ -162,7 +162,16 @@ pub struct Api {
     #[serde(default)]
     #[schemars(with = "Login")]
     pub login: Option<Login>,
-    /// Headers sent with every request (values are templates).
+    /// The hoster's clock, for APIs that sign requests with a timestamp they check against
+    /// their own time (e.g. `{ request: { path: /auth/time }, time: $ }`). When a
+    /// request's templates use `{{clock.*}}`, this request is sent once per run (without
+    /// `api.auth`) and `clock.*` is the hoster's time; without it, `clock.*` is this
+    /// machine's.
+    #[serde(default)]
+    #[schemars(with = "Clock")]
+    pub clock: Option<Clock>,
+    /// Headers sent with every request (values are templates; they may sign the request with
+    /// `{{request.*}}`, `{{clock.*}}` and the digest helpers).
     #[serde(default)]
     pub headers: IndexMap<String, String>,
     /// JSONPath of the hoster's error text in a failed answer, e.g. `$.error.message`.
@@ -222,6 +231,20 @@ pub struct Login {
     /// 200 and an error inside, e.g. `"$.doc.error[?@['$type'] == 'auth']"`.
     #[serde(default)]
     pub renew_when: Option<String>,
+}
+
+/// Where the hoster tells its time: a read-only request and the place of the time in its
+/// answer.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Clock {
+    /// The request, e.g. `{ path: /auth/time }` (a GET; templates see `settings` and
+    /// `secrets`). It is sent without `api.auth`.
+    pub request: Request,
+    /// Where the time is in the answer: a JSONPath (`$` for an answer that is the bare
+    /// number, `$.serverTime`) or another part (`{ header: Date }`). The value is unix
+    /// seconds (a number or a text of digits), an RFC 3339 time or an HTTP date.
+    pub time: Extract,
 }
 
 /// An HTTP status code (`404`) or an inclusive range (`"500-599"`).

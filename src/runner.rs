@@ -20,6 +20,7 @@ use crate::template::text_of;
 use base64::Engine;
 use percent_encoding::utf8_percent_encode;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Sees requests and answers: a dry run or a trace. Never sees secrets in clear: what it is
 /// given has already been through [`crate::redact`] where it is printed.
@@ -45,6 +46,8 @@ pub struct Runner<'a> {
     token: Option<String>,
     /// Whether this run already renewed its token after a 401 (it does so once).
     renewed: bool,
+    /// Seconds the hoster's clock is ahead of this machine's, once `api.clock` was asked.
+    clock_offset: Option<i64>,
 }
 
 /// What a dry run sends in place of the session token.
@@ -125,6 +128,7 @@ impl<'a> Runner<'a> {
             state_dir: None,
             token: None,
             renewed: false,
+            clock_offset: None,
         }
     }
 
@@ -191,7 +195,64 @@ impl<'a> Runner<'a> {
     /// in first when this run has none).
     pub fn build(&mut self, request: &RequestPlan, context: &Value) -> Result<Outgoing> {
         let auth = self.auth_context(context)?;
+        self.read_clock(request)?;
         self.outgoing(request, context, Some(&auth))
+    }
+
+    /// Asks `api.clock` for the hoster's time, once per run, when `request` (or what goes
+    /// out with every request) names `clock.*`. A dry run shows the request and uses this
+    /// machine's time. A failure says it was the clock: nothing else was sent for `request`.
+    fn read_clock(&mut self, request: &RequestPlan) -> Result<()> {
+        let bound = self.bound;
+        let api = &bound.plan.api;
+        let Some(clock) = api
+            .clock
+            .as_ref()
+            .filter(|_| self.clock_offset.is_none() && (request.clock || api.clock_everywhere))
+        else {
+            return Ok(());
+        };
+        let failed = |error: Error| Error {
+            message: format!(
+                "the hoster's clock (`api.clock`) could not be read: {}",
+                error.message
+            ),
+            ..error
+        };
+        let outgoing = self.bare(&clock.request)?;
+        let reads_body = clock.extract.iter().any(|(_, from)| from.reads_body());
+        let values = match self.exchange(
+            &clock.request,
+            &outgoing,
+            &clock.extract,
+            reads_body,
+            api.errors.rules(),
+        ) {
+            Ok((_, values)) => values,
+            Err(CallError::NotSent) => {
+                self.clock_offset = Some(0);
+                return Ok(());
+            }
+            Err(other) => return Err(failed(other.into_error())),
+        };
+        let found = values.get("time").unwrap_or(&Value::Null);
+        let hosters = crate::signing::hoster_time(found).ok_or_else(|| {
+            failed(
+                bound
+                    .plan
+                    .source
+                    .error(
+                        &clock.at.key("time"),
+                        format!(
+                            "`{}` is not a time (unix seconds, RFC 3339 or an HTTP date)",
+                            redact::clean(&text_of(found)).chars().take(80).collect::<String>()
+                        ),
+                    )
+                    .help("point `api.clock.time` at the time in the hoster's answer: `$` for a bare number, or e.g. `{ header: Date }`"),
+            )
+        })?;
+        self.clock_offset = Some(hosters - crate::clock::wall_secs() as i64);
+        Ok(())
     }
 
     /// `context` with `session.token` when there is a login (logging in when this run has no
@@ -214,6 +275,7 @@ impl<'a> Runner<'a> {
             return Ok(token.clone());
         }
         let bound = self.bound;
+        self.read_clock(&login.request)?;
         let outgoing = self.outgoing(&login.request, &Value::Object(self.base_context()), None)?;
         let cache = self
             .state_dir
@@ -310,19 +372,9 @@ impl<'a> Runner<'a> {
         Ok(true)
     }
 
-    /// The headers and query parameters of `api.auth`, rendered with `context`.
-    #[allow(clippy::type_complexity)]
-    fn auth_parts(
-        &self,
-        context: &Value,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>)> {
+    /// The headers of `api.auth`, rendered with `context`.
+    fn auth_headers(&self, context: &Value) -> Result<Vec<(String, String)>> {
         let mut headers = Vec::new();
-        let mut query = Vec::new();
-        // An auth value is hidden whatever it is made of (a secret, a setting, a helper).
-        let credential = |value: String| {
-            redact::register(&value);
-            value
-        };
         match &self.bound.plan.api.auth {
             Some(AuthPlan::Bearer(token)) => headers.push((
                 "Authorization".into(),
@@ -332,9 +384,6 @@ impl<'a> Runner<'a> {
                 name.clone(),
                 credential(self.render_header(value, context)?),
             )),
-            Some(AuthPlan::Query(name, value)) => {
-                query.push((name.clone(), credential(self.render(value, context)?)))
-            }
             Some(AuthPlan::Basic(user, password)) => {
                 let pair = format!(
                     "{}:{}",
@@ -346,27 +395,66 @@ impl<'a> Runner<'a> {
                 redact::register(&credentials);
                 headers.push(("Authorization".into(), format!("Basic {credentials}")));
             }
-            None => {}
+            Some(AuthPlan::Query(..)) | None => {}
         }
-        Ok((headers, query))
+        Ok(headers)
+    }
+
+    /// `api.auth`'s query parameter, when it is one and `signs` says whether it names
+    /// `request.*` (it is then filled in with the request's other parameters known).
+    fn auth_query(&self, context: &Value, signs: bool) -> Result<Option<(String, String)>> {
+        match &self.bound.plan.api.auth {
+            Some(AuthPlan::Query(name, value)) if value.signs == signs => Ok(Some((
+                name.clone(),
+                credential(self.render(value, context)?),
+            ))),
+            _ => Ok(None),
+        }
     }
 
     /// `outgoing` with `api.auth` rendered anew (after the session token was renewed).
     fn reauthorized(&mut self, outgoing: &Outgoing) -> Result<Outgoing> {
         let mut again = outgoing.clone();
-        let context = self.auth_context(&Value::Object(self.base_context()))?;
-        let (headers, query) = self.auth_parts(&context)?;
-        for (name, value) in headers {
-            set_header(&mut again.headers, &name, value);
+        let mut context = self.auth_context(&Value::Object(self.base_context()))?;
+        self.with_clock(&mut context);
+        for signs in [false, true] {
+            if let Some((name, value)) = self.auth_query(&context, signs)? {
+                again.url = with_query(&again.url, &name, &value);
+            }
         }
-        for (name, value) in &query {
-            again.url = with_query(&again.url, name, value);
+        let context = signing_context(&context, &again.url, &again, true);
+        for (name, value) in self.auth_headers(&context)? {
+            set_header(&mut again.headers, &name, value);
         }
         Ok(again)
     }
 
+    /// Adds `clock.*` to `context`: the hoster's time when `api.clock` was read, else this
+    /// machine's. One reading per request, so a timestamp header and the signature over it
+    /// agree.
+    fn with_clock(&self, context: &mut Value) {
+        let now = crate::clock::wall_secs() as i64 + self.clock_offset.unwrap_or(0);
+        if let Value::Object(map) = context {
+            map.insert("clock".into(), crate::signing::clock_view(now));
+        }
+    }
+
+    /// `api.clock`'s request: its own headers only, since `api.headers` may sign with the
+    /// clock it asks for.
+    fn bare(&self, request: &RequestPlan) -> Result<Outgoing> {
+        let mut outgoing = self.outgoing(request, &Value::Object(self.base_context()), None)?;
+        let shared = |(name, _): &(String, String)| {
+            let named = |(n, _): &(String, Text)| n.eq_ignore_ascii_case(name);
+            self.bound.plan.api.headers.iter().any(named) && !request.headers.iter().any(named)
+        };
+        outgoing.headers.retain(|header| !shared(header));
+        Ok(outgoing)
+    }
+
     /// Renders a planned request; `auth` is the context `api.auth` is rendered with (`None`:
-    /// no auth, for the login itself).
+    /// no auth, for the login itself). The path and the body come first; then the query
+    /// values that do not sign, the ones that do (seeing `request.*` without themselves), and
+    /// last every header, seeing the whole request as it goes out.
     fn outgoing(
         &self,
         request: &RequestPlan,
@@ -374,6 +462,41 @@ impl<'a> Runner<'a> {
         auth: Option<&Value>,
     ) -> Result<Outgoing> {
         let plan = &self.bound.plan;
+        // The clock and the request view are added only where a template names them: most
+        // requests sign nothing, and a context is copied for each.
+        let timed = |context: &Value| {
+            let mut context = context.clone();
+            self.with_clock(&mut context);
+            context
+        };
+        let needs_clock = request.clock || plan.api.clock_everywhere;
+        let context = &*if needs_clock {
+            Cow::Owned(timed(context))
+        } else {
+            Cow::Borrowed(context)
+        };
+        let auth = auth.map(|auth| {
+            if needs_clock {
+                Cow::Owned(timed(auth))
+            } else {
+                Cow::Borrowed(auth)
+            }
+        });
+        let headers_sign = plan
+            .api
+            .headers
+            .iter()
+            .chain(&request.headers)
+            .any(|(_, t)| t.signs)
+            || auth.is_some()
+                && plan.api.auth.as_ref().is_some_and(|a| match a {
+                    AuthPlan::Bearer(t) | AuthPlan::Header(_, t) | AuthPlan::Query(_, t) => t.signs,
+                    AuthPlan::Basic(u, p) => u.signs || p.signs,
+                });
+        let signing = headers_sign || request.query.iter().any(|(_, t)| t.signs);
+        let with_request = |context, url: &str, outgoing: &Outgoing| {
+            signing_context(context, url, outgoing, signing)
+        };
         // Every value is percent-encoded as one path segment: it cannot add segments, a query
         // or a fragment to the path the provider file wrote.
         let path = self.render(&request.path, &encoded_for_path(context))?;
@@ -403,15 +526,43 @@ impl<'a> Runner<'a> {
                 )
                 .help("paths are appended to `api.base_url`; write `/servers`, not a full URL"));
         };
-        let mut query = Vec::new();
-        for (name, value) in &request.query {
-            query.push((name.clone(), self.render(value, context)?));
+        let body = match &request.body {
+            Some(body) => Some(self.body(request, body, context)?),
+            None => None,
+        };
+        let mut outgoing = Outgoing {
+            method: method_name(request.method),
+            url: String::new(),
+            headers: Vec::new(),
+            body,
+        };
+        for signs in [false, true] {
+            let context = if signs {
+                &with_request(context, &url, &outgoing)
+            } else {
+                context
+            };
+            let mut query = Vec::new();
+            for (name, value) in request.query.iter().filter(|(_, v)| v.signs == signs) {
+                query.push((name.clone(), self.render(value, context)?));
+            }
+            if let Some(auth) = &auth {
+                let auth = if signs {
+                    &with_request(auth, &url, &outgoing)
+                } else {
+                    auth
+                };
+                query.extend(self.auth_query(auth, signs)?);
+            }
+            for (name, value) in &query {
+                url = with_query(&url, name, value);
+            }
         }
+        outgoing.url = url;
+        let context = &with_request(context, &outgoing.url, &outgoing);
         let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
-        if let Some(auth) = auth {
-            let (auth_headers, auth_query) = self.auth_parts(auth)?;
-            headers.extend(auth_headers);
-            query.extend(auth_query);
+        if let Some(auth) = &auth {
+            headers.extend(self.auth_headers(&with_request(auth, &outgoing.url, &outgoing))?);
         }
         if let Some(body) = &request.body {
             headers.push(("Content-Type".into(), body.content_type().into()));
@@ -421,19 +572,8 @@ impl<'a> Runner<'a> {
         for (name, value) in plan.api.headers.iter().chain(&request.headers) {
             set_header(&mut headers, name, self.render_header(value, context)?);
         }
-        for (name, value) in &query {
-            url = with_query(&url, name, value);
-        }
-        let body = match &request.body {
-            Some(body) => Some(self.body(request, body, context)?),
-            None => None,
-        };
-        Ok(Outgoing {
-            method: method_name(request.method),
-            url,
-            headers,
-            body,
-        })
+        outgoing.headers = headers;
+        Ok(outgoing)
     }
 
     /// Renders a request's body: JSON built leaf by leaf, a form encoded field by field, or
@@ -777,6 +917,32 @@ pub fn matched(query: &Query, body: &Value) -> bool {
     extract::all(query, body)
         .into_iter()
         .any(|found| !matches!(found, Value::Null | Value::Bool(false)))
+}
+
+/// An auth value is hidden whatever it is made of (a secret, a setting, a helper).
+fn credential(value: String) -> String {
+    redact::register(&value);
+    value
+}
+
+/// `context` with `request.*` (`outgoing`'s method and body, and `url`) when `signing`.
+fn signing_context<'c>(
+    context: &'c Value,
+    url: &str,
+    outgoing: &Outgoing,
+    signing: bool,
+) -> Cow<'c, Value> {
+    if !signing {
+        return Cow::Borrowed(context);
+    }
+    let mut context = context.clone();
+    if let Value::Object(map) = &mut context {
+        map.insert(
+            "request".into(),
+            crate::signing::request_view(outgoing.method, url, outgoing.body.as_deref()),
+        );
+    }
+    Cow::Owned(context)
 }
 
 /// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved

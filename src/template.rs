@@ -16,6 +16,7 @@
 
 use crate::position::YamlPath;
 use crate::redact;
+use crate::signing::{DIGEST_HELPERS, DigestHelper};
 use base64::Engine;
 use handlebars::{
     Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
@@ -25,12 +26,24 @@ use serde_json::Value;
 
 /// The helpers this project adds to handlebars' own (the README says what each does).
 pub fn helper_names() -> impl Iterator<Item = &'static str> + Clone {
-    std::iter::once("password").chain(VALUE_HELPERS.iter().map(|(name, _)| *name))
+    std::iter::once("password")
+        .chain(VALUE_HELPERS.iter().map(|(name, _)| *name))
+        .chain(DIGEST_HELPERS.iter().map(|(name, _)| *name))
 }
 
 /// The helpers that may be written as blocks: handlebars' own that take a block, and ours
-/// that encode the text their block renders (`{{#base64}}...{{/base64}}`).
-pub const BLOCK_HELPERS: &[&str] = &["if", "unless", "each", "with", "base64", "json"];
+/// that encode or digest the text their block renders (`{{#base64}}...{{/base64}}`).
+pub const BLOCK_HELPERS: &[&str] = &[
+    "if",
+    "unless",
+    "each",
+    "with",
+    "base64",
+    "json",
+    "sha1",
+    "sha256",
+    "hmac_sha256",
+];
 
 /// The helpers that take no argument, whose bare name inside `#each`/`#with` could as well be
 /// a field of the block's value (see [`crate::variables`]).
@@ -90,6 +103,9 @@ impl Templates {
                     function: *function,
                 }),
             );
+        }
+        for (name, _) in DIGEST_HELPERS {
+            registry.register_helper(name, Box::new(DigestHelper(name)));
         }
         Templates { registry }
     }
@@ -443,6 +459,19 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
                 .any(|i| i == *needle || text_of(i) == text_of(needle)),
             other => text_of(other).contains(&text_of(needle)),
         }))
+    }),
+    ("add", |args| {
+        let [a, b] = args else {
+            return Err("takes two numbers".into());
+        };
+        let (a, b) = (number(a)?, number(b)?);
+        let sum = a + b;
+        // Whole numbers stay whole: `{{add clock.unix 600}}` is a timestamp, not `1.7e9`.
+        Ok(if sum.fract() == 0.0 && sum.abs() < 9e15 {
+            Value::from(sum as i64)
+        } else {
+            Value::from(sum)
+        })
     }),
     ("concat", |args| {
         Ok(Value::String(args.iter().map(|a| text_of(a)).collect()))

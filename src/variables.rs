@@ -46,8 +46,12 @@ pub struct Declared {
 
 /// What a template at some place in the file can see.
 pub struct Scope {
-    roots: &'static [&'static str],
+    roots: Vec<&'static str>,
     names: Vec<(&'static str, BTreeSet<String>)>,
+}
+
+fn fields(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|f| f.to_string()).collect()
 }
 
 /// The names extracted by the steps before step `before` (all steps when `None`).
@@ -74,18 +78,37 @@ impl Scope {
         let sends =
             at.0.iter()
                 .any(|s| matches!(s, Segment::Key(k) if k == "request"));
-        let roots: &'static [&'static str] = match (key(0), key(1)) {
-            ("configs", "fetch") if sends => &["settings", "secrets"],
+        let mut roots: Vec<&'static str> = match (key(0), key(1)) {
+            ("configs", "fetch") if sends => vec!["settings", "secrets"],
             // An `also` list's key is made from its own element, before any plan is seen.
             ("configs", "fetch") if key(2) == "also" && key(4) == "key" => {
-                &["settings", "secrets", "item"]
+                vec!["settings", "secrets", "item"]
             }
-            ("configs", "fetch") => &["settings", "secrets", "item", "also", "combine"],
-            ("order" | "cleanup", _) => &["settings", "secrets", "config", "task", "saved"],
-            ("order_status", _) => &["settings", "secrets", "config", "task", "saved", "polled"],
-            ("api", "auth") if declared.login => &["settings", "secrets", "session"],
-            _ => &["settings", "secrets"],
+            ("configs", "fetch") => vec!["settings", "secrets", "item", "also", "combine"],
+            ("order" | "cleanup", _) => vec!["settings", "secrets", "config", "task", "saved"],
+            ("order_status", _) => {
+                vec!["settings", "secrets", "config", "task", "saved", "polled"]
+            }
+            ("api", "auth") if declared.login => vec!["settings", "secrets", "session"],
+            _ => vec!["settings", "secrets"],
         };
+        // What goes out with every request (`api.auth`, `api.headers`) and a request's own
+        // templates see the clock; its headers and query values also see the request they
+        // sign. The clock's own request cannot be timed by the clock it asks for.
+        let shared = key(0) == "api" && matches!(key(1), "auth" | "headers");
+        if (sends || shared) && key(1) != "clock" {
+            roots.push("clock");
+            let request_part =
+                at.0.iter()
+                    .position(|s| matches!(s, Segment::Key(k) if k == "request"));
+            let signs = shared
+                || request_part.is_some_and(|i| {
+                    matches!(at.0.get(i + 1), Some(Segment::Key(k)) if k == "headers" || k == "query")
+                });
+            if signs {
+                roots.push("request");
+            }
+        }
         let saved = match key(0) {
             "order" => extracted(&declared.saved, step),
             _ => extracted(&declared.saved, None),
@@ -97,10 +120,12 @@ impl Scope {
             ("config", declared.config.clone()),
             ("saved", saved),
             ("polled", polled),
-            ("task", TASK_FIELDS.iter().map(|f| f.to_string()).collect()),
+            ("task", fields(TASK_FIELDS)),
             ("also", declared.also.clone()),
             ("combine", declared.combine.clone()),
             ("session", BTreeSet::from(["token".to_owned()])),
+            ("request", fields(crate::signing::REQUEST_FIELDS)),
+            ("clock", fields(crate::signing::CLOCK_FIELDS)),
         ];
         Scope { roots, names }
     }
@@ -128,6 +153,18 @@ pub struct Uses {
     /// meant the field (a disk cloned from a random UUID, a generated password reported as the
     /// hoster's), so the template must say which.
     pub ambiguous: Vec<String>,
+    /// Every helper called by name: its name, how many arguments, whether as a block, and
+    /// its `name=value` options (the value when it is a literal), for checking the calls.
+    pub calls: Vec<Call>,
+}
+
+/// One call of a helper, as written.
+#[derive(Debug)]
+pub struct Call {
+    pub name: String,
+    pub params: usize,
+    pub block: bool,
+    pub options: Vec<(String, Option<String>)>,
 }
 
 /// What template `text` uses, or `None` when it does not parse (the compiler reports that).
@@ -140,12 +177,25 @@ pub fn uses(text: &str) -> Option<Uses> {
 
 /// Problems with the variables and helpers of template `text`, as messages.
 pub fn check(text: &str, scope: &Scope) -> Vec<String> {
+    checked(text, scope).0
+}
+
+/// [`check`], with what the template uses (`None` when it does not parse).
+pub fn checked(text: &str, scope: &Scope) -> (Vec<String>, Option<Uses>) {
     let Some(uses) = uses(text) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let mut problems = Vec::new();
     for helper in &uses.helpers {
         known_helper(helper, scope, &mut problems);
+    }
+    for call in &uses.calls {
+        problems.extend(crate::signing::check_call(
+            &call.name,
+            call.params,
+            call.block,
+            &call.options,
+        ));
     }
     for block in &uses.blocks {
         if !crate::template::BLOCK_HELPERS.contains(&block.as_str()) {
@@ -170,7 +220,7 @@ pub fn check(text: &str, scope: &Scope) -> Vec<String> {
         ));
     }
     problems.dedup();
-    problems
+    (problems, Some(uses))
 }
 
 fn walk(elements: &[TemplateElement], depth: usize, uses: &mut Uses) {
@@ -198,6 +248,24 @@ fn helper_use(helper: &HelperTemplate, depth: usize, called: bool, uses: &mut Us
     let mut moves_context = false;
     match &helper.name {
         Parameter::Name(name) => {
+            uses.calls.push(Call {
+                name: name.clone(),
+                params: helper.params.len(),
+                block: helper.template.is_some(),
+                options: helper
+                    .hash
+                    .iter()
+                    .map(|(key, value)| {
+                        let literal = match value {
+                            Parameter::Literal(serde_json::Value::String(text)) => {
+                                Some(text.clone())
+                            }
+                            _ => None,
+                        };
+                        (key.clone(), literal)
+                    })
+                    .collect(),
+            });
             uses.helpers.push(name.clone());
             moves_context = matches!(name.as_str(), "each" | "with");
         }
@@ -283,6 +351,17 @@ fn known_helper(name: &str, scope: &Scope, problems: &mut Vec<String>) {
 
 fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<String>) {
     let root = names[0].as_str();
+    if !scope.roots.contains(&root) && matches!(root, "request" | "clock") {
+        problems.push(format!(
+            "`{raw}` names `{root}`, which exists only {}",
+            if root == "request" {
+                "in the header and query values of a request (and `api.headers`, `api.auth`), where the request they sign is known"
+            } else {
+                "in requests' templates (and `api.headers`, `api.auth`), not in `api.clock`'s own request"
+            }
+        ));
+        return;
+    }
     if !scope.roots.contains(&root) {
         problems.push(format!(
             "`{raw}` names `{root}`, which is not a variable here (here: {}){}",
@@ -303,6 +382,8 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "also" => "name it under `configs.fetch.also:`",
             "combine" => "name it under `configs.fetch.combine:`",
             "session" => "the login's session has only `token`",
+            "request" => "the request has method, url, host, path, query and body",
+            "clock" => "the clock has unix, rfc3339, iso_basic, date and http",
             _ => "task has id, config_id, password and hoster_id",
         };
         problems.push(format!(

@@ -115,7 +115,7 @@ fn the_readme_login_and_error_examples_validate() {
 
 #[test]
 fn the_readme_waiting_example_validates() {
-    let blocks = yaml_blocks("**Steps that wait.**", "### Menus from the hoster");
+    let blocks = yaml_blocks("**Steps that wait.**", "**Signed requests.**");
     assert_eq!(
         blocks.len(),
         1,
@@ -127,6 +127,37 @@ fn the_readme_waiting_example_validates() {
     for block in blocks {
         let yaml = testhost.replace(order, "") + &block;
         assert!(yaml.contains("repeat:"), "the example went into the file");
+        assert_validates(&yaml, &block);
+    }
+}
+
+#[test]
+fn the_readme_signing_examples_validate() {
+    let blocks = yaml_blocks("**Signed requests.**", "### Menus from the hoster");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the section shows OVHcloud's and Exoscale's signatures"
+    );
+    let testhost = fixture("providers/testhost.yaml").replace(
+        "  token:\n    env: TESTHOST_TOKEN\n",
+        "  token:\n    env: TESTHOST_TOKEN\n  api_key: {}\n  api_secret: {}\n",
+    );
+    let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
+    let secrets =
+        &testhost[testhost.find("secrets:\n").unwrap()..testhost.find("settings:").unwrap()];
+    for block in blocks {
+        let yaml = match block.find("api:\n") {
+            // The OVHcloud example declares its own secrets.
+            Some(at) if at > 0 => testhost.replace(secrets, "").replace(api, &block),
+            _ => testhost.replace(
+                api,
+                &block.replace(
+                    "api:\n",
+                    "api:\n  base_url: https://api-ch-gva-2.exoscale.com/v2\n",
+                ),
+            ),
+        };
         assert_validates(&yaml, &block);
     }
 }

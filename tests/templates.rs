@@ -148,7 +148,7 @@ fn a_helper_that_takes_no_block_is_refused_as_one_with_its_place() {
     ));
     assert!(
         report.contains(
-            "`{{#concat}}` is not a block helper (blocks: if, unless, each, with, base64, json)"
+            "`{{#concat}}` is not a block helper (blocks: if, unless, each, with, base64, json, sha1, sha256, hmac_sha256)"
         ) && report.contains(&format!("--> {file}:34:11")),
         "{report}"
     );

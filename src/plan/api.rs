@@ -41,12 +41,25 @@ pub struct LoginPlan {
     pub renew_when: Option<Query>,
 }
 
+/// `api.clock`: where the hoster tells its time.
+#[derive(Debug)]
+pub struct ClockPlan {
+    /// Where `api.clock` is written.
+    pub at: YamlPath,
+    pub request: RequestPlan,
+    /// `time`: where the time is in the answer.
+    pub extract: Vec<(String, ExtractPlan)>,
+}
+
 /// The API settings, checked.
 #[derive(Debug)]
 pub struct ApiPlan {
     pub base_url: String,
     pub auth: Option<AuthPlan>,
     pub login: Option<LoginPlan>,
+    pub clock: Option<ClockPlan>,
+    /// Whether `api.auth` or `api.headers` name `clock.*`: then every request needs it.
+    pub clock_everywhere: bool,
     pub headers: Vec<(String, Text)>,
     /// `api.error_when` and `api.error_message`.
     pub errors: ErrorsPlan,
@@ -61,6 +74,7 @@ impl Compiler<'_> {
     /// check) are compiled only when the plan will send a request: `help` sends none.
     pub(super) fn api(&mut self, api: &manifest::Api, sends: bool) -> ApiPlan {
         let at = YamlPath::root().key("api");
+        let clock_uses = self.clock_uses;
         if let Err((message, help)) = check_base_url(&api.base_url) {
             self.problem(&at.key("base_url"), message, help);
         }
@@ -112,19 +126,27 @@ impl Compiler<'_> {
                 })
                 .collect(),
         };
+        let headers = if sends {
+            self.pairs(&at.key("headers"), &api.headers)
+        } else {
+            Vec::new()
+        };
+        let clock_everywhere = self.clock_uses > clock_uses;
         ApiPlan {
             base_url: api.base_url.trim_end_matches('/').to_owned(),
             auth,
+            clock: api
+                .clock
+                .as_ref()
+                .filter(|_| sends)
+                .and_then(|clock| self.clock(at.key("clock"), clock)),
+            clock_everywhere,
+            headers,
             login: api
                 .login
                 .as_ref()
                 .filter(|_| sends)
                 .map(|login| self.login(at.key("login"), login)),
-            headers: if sends {
-                self.pairs(&at.key("headers"), &api.headers)
-            } else {
-                Vec::new()
-            },
             errors: if sends {
                 self.errors(&at, &api.error_when, &api.error_message)
             } else {
@@ -154,6 +176,24 @@ impl Compiler<'_> {
                 self.request(at.key("check"), request)
             }),
         }
+    }
+
+    /// `api.clock`: a read whose answer holds the hoster's time.
+    fn clock(&mut self, at: YamlPath, clock: &manifest::Clock) -> Option<ClockPlan> {
+        if clock.request.method != Method::Get {
+            self.problem(
+                &at.key("request").key("method"),
+                "the clock must only read",
+                "use GET (e.g. `request: { path: /auth/time }`)",
+            );
+        }
+        let request = self.request(at.key("request"), &clock.request);
+        let time = self.extract(at.key("time"), &clock.time)?;
+        Some(ClockPlan {
+            at,
+            request,
+            extract: vec![("time".to_owned(), time)],
+        })
     }
 
     /// `api.login`: its request, where the token and its expiry are, how long a token lasts.

@@ -24,6 +24,9 @@ pub struct Query {
 pub struct Text {
     pub at: YamlPath,
     pub template: Template,
+    /// Whether it names `request.*`: it signs the request, so it is filled in once the rest
+    /// of the request is (see [`crate::runner`]).
+    pub signs: bool,
 }
 
 /// A config's vars: a map whose string leaves are templates, and where it was written.
@@ -39,6 +42,9 @@ pub(super) struct Compiler<'a> {
     pub(super) templates: Templates,
     pub(super) declared: Declared,
     pub(super) problems: Vec<Error>,
+    /// How many templates so far name `clock.*`: a request whose templates raised it needs
+    /// the clock (and `api.clock`'s request, when there is one).
+    pub(super) clock_uses: usize,
 }
 
 impl Compiler<'_> {
@@ -52,17 +58,29 @@ impl Compiler<'_> {
             .push(self.source.error(at, message).help(help));
     }
 
-    /// Checks the variables a template names (see [`crate::variables`]).
-    pub(super) fn check_variables(&mut self, at: &YamlPath, text: &str) {
+    /// Checks the variables a template names (see [`crate::variables`]); gives whether it
+    /// names `request.*`.
+    pub(super) fn check_variables(&mut self, at: &YamlPath, text: &str) -> bool {
+        let mut signs = false;
         if text.contains("{{") {
-            for problem in variables::check(text, &Scope::at(&self.declared, at)) {
-                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `also`, `combine`, `config`, `task`, `saved`, `polled`: see the README");
+            let (problems, uses) = variables::checked(text, &Scope::at(&self.declared, at));
+            for problem in problems {
+                self.problem(at, problem, "templates see `settings`, `secrets`, and by place `item`, `also`, `combine`, `config`, `task`, `saved`, `polled`, `clock`, `request`: see the README");
             }
+            let names = |root: &str| {
+                uses.as_ref()
+                    .is_some_and(|u| u.variables.iter().any(|(names, _)| names[0] == root))
+            };
+            if names("clock") {
+                self.clock_uses += 1;
+            }
+            signs = names("request");
         }
+        signs
     }
 
     pub(super) fn text(&mut self, at: YamlPath, text: &str) -> Text {
-        self.check_variables(&at, text);
+        let signs = self.check_variables(&at, text);
         let template = match self.templates.compile(&at, text) {
             Ok(template) => template,
             Err(reason) => {
@@ -74,7 +92,11 @@ impl Compiler<'_> {
                 Template::Literal(String::new())
             }
         };
-        Text { at, template }
+        Text {
+            at,
+            template,
+            signs,
+        }
     }
 
     /// Refuses an auth value that takes no secret: a credential written in the provider file
@@ -124,7 +146,9 @@ impl Compiler<'_> {
 
     pub(super) fn check_tree_variables(&mut self, at: &YamlPath, value: &Value) {
         match value {
-            Value::String(text) => self.check_variables(at, text),
+            Value::String(text) => {
+                self.check_variables(at, text);
+            }
             Value::Array(items) => items
                 .iter()
                 .enumerate()

@@ -188,6 +188,7 @@ impl Plan {
             templates: Templates::new(),
             declared: declared(&manifest),
             problems: Vec::new(),
+            clock_uses: 0,
         };
         c.declarations(name, &manifest);
         let settings = c.settings(&manifest.settings);

@@ -23,6 +23,8 @@ pub struct RequestPlan {
     pub query: Vec<(String, Text)>,
     pub headers: Vec<(String, Text)>,
     pub body: Option<BodyPlan>,
+    /// Whether its templates name `clock.*` (then `api.clock` is asked, once per run).
+    pub clock: bool,
 }
 
 /// A request's body: one of the three kinds a request may have.
@@ -143,14 +145,18 @@ impl ExtractPlan {
 
 impl Compiler<'_> {
     pub(super) fn request(&mut self, at: YamlPath, request: &manifest::Request) -> RequestPlan {
-        RequestPlan {
+        let clock_uses = self.clock_uses;
+        let mut plan = RequestPlan {
             method: request.method,
             path: self.text(at.key("path"), &request.path),
             query: self.pairs(&at.key("query"), &request.query),
             headers: self.pairs(&at.key("headers"), &request.headers),
             body: self.body(&at, request),
+            clock: false,
             at,
-        }
+        };
+        plan.clock = self.clock_uses > clock_uses;
+        plan
     }
 
     /// The request's one body, if it has one; two or three kinds are a problem at the second.
