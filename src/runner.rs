@@ -32,6 +32,9 @@ pub trait Observer {
     fn request(&mut self, request: &Outgoing);
     /// Called with each answer that came back.
     fn answer(&mut self, request: &Outgoing, answer: &Answer);
+    /// Told what a dry run could not show as it is (a step that needs the hoster's answers,
+    /// what a placeholder state would become); a trace has nothing to add.
+    fn note(&mut self, _text: &str) {}
 }
 
 /// Sends planned requests for one verb.
@@ -45,6 +48,8 @@ pub struct Runner<'a> {
     token: Option<String>,
     /// Whether this run already renewed its token after a 401 (it does so once).
     renewed: bool,
+    /// Whether a dry run is reading for real for a while (the menu an order picks from).
+    reading: bool,
 }
 
 /// What a dry run sends in place of the session token.
@@ -112,6 +117,7 @@ impl<'a> Runner<'a> {
             state_dir: None,
             token: None,
             renewed: false,
+            reading: false,
         }
     }
 
@@ -126,9 +132,28 @@ impl<'a> Runner<'a> {
         self.client.time_left()
     }
 
-    /// Whether this is a dry run: requests are shown, never sent.
+    /// Whether this is a dry run: requests are shown, never sent (except while
+    /// [`Runner::reading_for_real`]).
     pub fn is_dry_run(&self) -> bool {
-        self.observer.as_ref().is_some_and(|o| !o.sends())
+        !self.reading && self.observer.as_ref().is_some_and(|o| !o.sends())
+    }
+
+    /// Runs `read` as a real run would, even in a dry run: for the reads an order's dry run
+    /// needs to show the truth (the menu it picks the config from, and the login that menu
+    /// takes), which are what `configs` sends on every visit of the panel's wizard. The dry
+    /// run's observer still shows each request, and each answer as it comes.
+    pub fn reading_for_real<T>(&mut self, read: impl FnOnce(&mut Self) -> T) -> T {
+        let was = std::mem::replace(&mut self.reading, true);
+        let result = read(self);
+        self.reading = was;
+        result
+    }
+
+    /// Tells the observer (a dry run) what it cannot show as a request.
+    pub fn note(&mut self, text: &str) {
+        if let Some(observer) = &mut self.observer {
+            observer.note(&redact::clean(text));
+        }
     }
 
     /// The variables every template sees: `settings` and `secrets`.
@@ -637,24 +662,43 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs one step: the request, then its extractions. In a dry run, each value is a
-    /// placeholder `<name>`, so the steps after it can be shown too.
+    /// placeholder named as later templates name it (`<saved.server_id>` for an order's
+    /// step, `<polled.state>` for a poll's), so the steps after it can be shown too; a step
+    /// that cannot be filled in before the hoster answers is described instead, and the
+    /// steps after it are still shown.
     pub fn step(
         &mut self,
         step: &StepPlan,
         context: &Value,
     ) -> Result<Map<String, Value>, CallError> {
-        let outgoing = self
-            .build(&step.request, context)
-            .map_err(CallError::NotBuilt)?;
+        let placeholders = || {
+            let root = match step.request.at.0.first() {
+                Some(crate::position::Segment::Key(key)) if key == "order_status" => "polled.",
+                Some(crate::position::Segment::Key(key)) if key == "order" => "saved.",
+                _ => "",
+            };
+            step.extract
+                .iter()
+                .map(|(name, _)| (name.clone(), Value::String(format!("<{root}{name}>"))))
+                .collect()
+        };
+        let outgoing = match self.build(&step.request, context) {
+            Ok(outgoing) => outgoing,
+            Err(error) if self.is_dry_run() => {
+                self.note(&format!(
+                    "`{}` cannot be filled in before the hoster answers: {}",
+                    step.request.at,
+                    error.one_line()
+                ));
+                return Ok(placeholders());
+            }
+            Err(error) => return Err(CallError::NotBuilt(error)),
+        };
         let reads_body = step.extract.iter().any(|(_, from)| from.reads_body());
         let rules = step.errors.or(&self.bound.plan.api.errors);
         match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body, rules) {
             Ok((_, extracted)) => Ok(extracted),
-            Err(CallError::NotSent) => Ok(step
-                .extract
-                .iter()
-                .map(|(name, _)| (name.clone(), Value::String(format!("<{name}>"))))
-                .collect()),
+            Err(CallError::NotSent) => Ok(placeholders()),
             Err(other) => Err(other),
         }
     }
