@@ -35,11 +35,23 @@ fn assert_problem(from: &str, to: &str, at: (usize, usize), message: &str, help:
     );
 }
 
-const BODY_NAME: &str = r#"          name: "bx-{{task.id}}""#;
+/// Asserts that each template, written as the order's body `name` (30:11), is refused with
+/// its message.
+fn assert_body_name_problems(cases: &[(&str, &str)]) {
+    for (written, message) in cases {
+        assert_problem(
+            r#"          name: "bx-{{task.id}}""#,
+            &format!("          name: '{written}'"),
+            (30, 11),
+            message,
+            "templates see `settings`",
+        );
+    }
+}
 
 #[test]
 fn a_helper_given_too_few_or_too_many_arguments() {
-    for (written, message) in [
+    assert_body_name_problems(&[
         (
             "{{base64}}",
             "`base64` takes one text, and is given none here",
@@ -64,20 +76,12 @@ fn a_helper_given_too_few_or_too_many_arguments() {
             "{{find config.plan \"id\"}}",
             "`find` takes a list, a field name and a value, and is given 2 arguments here",
         ),
-    ] {
-        assert_problem(
-            BODY_NAME,
-            &format!("          name: '{written}'"),
-            (30, 11),
-            message,
-            "templates see `settings`",
-        );
-    }
+    ]);
 }
 
 #[test]
 fn a_helper_given_a_literal_it_cannot_take() {
-    for (written, message) in [
+    assert_body_name_problems(&[
         (
             r#"{{human_size 2048 "XB"}}"#,
             "`human_size` knows no unit `XB`; use one of B, KB, MB, GB, TB",
@@ -102,15 +106,7 @@ fn a_helper_given_a_literal_it_cannot_take() {
             r#"{{#base64 task.id}}x{{/base64}}"#,
             "`{{#base64}}` encodes its block and takes no argument; write `{{#base64}}...{{/base64}}` or `{{base64 value}}`",
         ),
-    ] {
-        assert_problem(
-            BODY_NAME,
-            &format!("          name: '{written}'"),
-            (30, 11),
-            message,
-            "templates see `settings`",
-        );
-    }
+    ]);
 }
 
 #[test]
