@@ -33,6 +33,9 @@ pub trait Observer {
     fn request(&mut self, request: &Outgoing);
     /// Called with each answer that came back.
     fn answer(&mut self, request: &Outgoing, answer: &Answer);
+    /// Told what a dry run could not show as it is (a step that needs the hoster's answers,
+    /// what a placeholder state would become); a trace has nothing to add.
+    fn note(&mut self, _text: &str) {}
 }
 
 /// Sends planned requests for one verb.
@@ -48,6 +51,8 @@ pub struct Runner<'a> {
     renewed: bool,
     /// Seconds the hoster's clock is ahead of this machine's, once `api.clock` was asked.
     clock_offset: Option<i64>,
+    /// Whether a dry run is reading for real for a while (the menu an order picks from).
+    reading: bool,
 }
 
 /// What a dry run sends in place of the session token.
@@ -129,6 +134,7 @@ impl<'a> Runner<'a> {
             token: None,
             renewed: false,
             clock_offset: None,
+            reading: false,
         }
     }
 
@@ -143,9 +149,28 @@ impl<'a> Runner<'a> {
         self.client.time_left()
     }
 
-    /// Whether this is a dry run: requests are shown, never sent.
+    /// Whether this is a dry run: requests are shown, never sent (except while
+    /// [`Runner::reading_for_real`]).
     pub fn is_dry_run(&self) -> bool {
-        self.observer.as_ref().is_some_and(|o| !o.sends())
+        !self.reading && self.observer.as_ref().is_some_and(|o| !o.sends())
+    }
+
+    /// Runs `read` as a real run would, even in a dry run: for the reads an order's dry run
+    /// needs to show the truth (the menu it picks the config from, and the login that menu
+    /// takes), which are what `configs` sends on every visit of the panel's wizard. The dry
+    /// run's observer still shows each request, and each answer as it comes.
+    pub fn reading_for_real<T>(&mut self, read: impl FnOnce(&mut Self) -> T) -> T {
+        let was = std::mem::replace(&mut self.reading, true);
+        let result = read(self);
+        self.reading = was;
+        result
+    }
+
+    /// Tells the observer (a dry run) what it cannot show as a request.
+    pub fn note(&mut self, text: &str) {
+        if let Some(observer) = &mut self.observer {
+            observer.note(&redact::clean(text));
+        }
     }
 
     /// The variables every template sees: `settings` and `secrets`.
@@ -831,15 +856,38 @@ impl<'a> Runner<'a> {
 
     /// Runs one step: the request, then its extractions; a step that waits sends its `GET`
     /// again until its answer matches `repeat.until`, within its bounds and the deadline. In
-    /// a dry run, each value is a placeholder `<name>`, so the steps after it can be shown too.
+    /// a dry run, each value is a placeholder named as later templates name it
+    /// (`<saved.server_id>` for an order's step, `<polled.state>` for a poll's), so the steps
+    /// after it can be shown too; a step that cannot be filled in before the hoster answers
+    /// is described instead, and the steps after it are still shown.
     pub fn step(
         &mut self,
         step: &StepPlan,
         context: &Value,
     ) -> Result<Map<String, Value>, CallError> {
-        let outgoing = self
-            .build(&step.request, context)
-            .map_err(CallError::NotBuilt)?;
+        let placeholders = || {
+            let root = match step.request.at.0.first() {
+                Some(crate::position::Segment::Key(key)) if key == "order_status" => "polled.",
+                Some(crate::position::Segment::Key(key)) if key == "order" => "saved.",
+                _ => "",
+            };
+            step.extract
+                .iter()
+                .map(|(name, _)| (name.clone(), Value::String(format!("<{root}{name}>"))))
+                .collect()
+        };
+        let outgoing = match self.build(&step.request, context) {
+            Ok(outgoing) => outgoing,
+            Err(error) if self.is_dry_run() => {
+                self.note(&format!(
+                    "`{}` cannot be filled in before the hoster answers: {}",
+                    step.request.at,
+                    error.one_line()
+                ));
+                return Ok(placeholders());
+            }
+            Err(error) => return Err(CallError::NotBuilt(error)),
+        };
         let reads_body =
             step.repeat.is_some() || step.extract.iter().any(|(_, from)| from.reads_body());
         let rules = step.errors.or(&self.bound.plan.api.errors);
@@ -848,7 +896,12 @@ impl<'a> Runner<'a> {
             match self.exchange_renewing(&step.request, &outgoing, &step.extract, reads_body, rules)
             {
                 Ok((body, extracted)) => match &step.repeat {
-                    Some(repeat) if !repeat.until.as_ref().is_some_and(|q| matched(q, &body)) => {
+                    Some(repeat)
+                        if repeat
+                            .until
+                            .as_ref()
+                            .is_none_or(|q| found_in(q, &body).is_none()) =>
+                    {
                         if let Some(error) = self.wait_over(repeat, attempt, started) {
                             return Err(CallError::WaitedTooLong {
                                 error,
@@ -859,13 +912,7 @@ impl<'a> Runner<'a> {
                     }
                     _ => return Ok(extracted),
                 },
-                Err(CallError::NotSent) => {
-                    return Ok(step
-                        .extract
-                        .iter()
-                        .map(|(name, _)| (name.clone(), Value::String(format!("<{name}>"))))
-                        .collect());
-                }
+                Err(CallError::NotSent) => return Ok(placeholders()),
                 Err(other) => return Err(other),
             }
         }
@@ -909,14 +956,6 @@ impl<'a> Runner<'a> {
                 .help("a later run goes on waiting; raise the bounds if the hoster is slow"),
         )
     }
-}
-
-/// Whether `query` finds anything but `null` or `false` in `body` (the rule of `error_when`
-/// and `repeat.until`).
-pub fn matched(query: &Query, body: &Value) -> bool {
-    extract::all(query, body)
-        .into_iter()
-        .any(|found| !matches!(found, Value::Null | Value::Bool(false)))
 }
 
 /// An auth value is hidden whatever it is made of (a secret, a setting, a helper).
@@ -1074,8 +1113,8 @@ fn describe_body(body: &[u8]) -> String {
     }
 }
 
-/// The first value `query` finds in `json` that is not `null` or `false`: what an `error_when`
-/// or `renew_when` matched.
+/// The first value `query` finds in `json` that is not `null` or `false`: what an
+/// `error_when`, `renew_when` or `repeat.until` matched.
 fn found_in(query: &Query, json: &Value) -> Option<Value> {
     extract::all(query, json)
         .into_iter()

@@ -49,6 +49,64 @@ pub const BLOCK_HELPERS: &[&str] = &[
 /// a field of the block's value (see [`crate::variables`]).
 pub const ZERO_ARGUMENT_HELPERS: &[&str] = &["password", "uuid"];
 
+/// What a helper takes: how many arguments, and in words (for messages, at load time and at
+/// run time alike).
+pub struct Signature {
+    pub name: &'static str,
+    pub min: usize,
+    pub max: usize,
+    pub takes: &'static str,
+}
+
+const fn takes(name: &'static str, min: usize, max: usize, takes: &'static str) -> Signature {
+    Signature {
+        name,
+        min,
+        max,
+        takes,
+    }
+}
+
+/// Every helper a template may call, ours and handlebars' own, with what it takes. Written as
+/// a block, `base64` and `json` take no argument: the block is their text.
+pub const SIGNATURES: &[Signature] = &[
+    takes("password", 0, 0, "no argument"),
+    takes("uuid", 0, 0, "no argument"),
+    takes("base64", 1, 1, "one text"),
+    takes("json", 1, 1, "one value"),
+    takes("default", 2, 2, "a value and a fallback"),
+    takes("human_size", 2, 2, "a number and its unit (\"MB\")"),
+    takes("fixed", 2, 2, "a number and a count of decimals"),
+    takes("contains", 2, 2, "a list (or text) and a value"),
+    takes("concat", 1, usize::MAX, "one or more values"),
+    takes("find", 3, 3, "a list, a field name and a value"),
+    takes("pluck", 2, 2, "a list and a field name"),
+    takes("if", 1, 1, "one value"),
+    takes("unless", 1, 1, "one value"),
+    takes("each", 1, 1, "one list or map"),
+    takes("with", 1, 1, "one value"),
+    takes("lookup", 2, 2, "a list or map and a key"),
+    takes("log", 1, usize::MAX, "one or more values"),
+    takes("eq", 2, 2, "two values"),
+    takes("ne", 2, 2, "two values"),
+    takes("gt", 2, 2, "two values"),
+    takes("gte", 2, 2, "two values"),
+    takes("lt", 2, 2, "two values"),
+    takes("lte", 2, 2, "two values"),
+    takes("and", 1, usize::MAX, "one or more values"),
+    takes("or", 1, usize::MAX, "one or more values"),
+    takes("not", 1, 1, "one value"),
+    takes("len", 1, 1, "one list, map or text"),
+];
+
+/// What helper `name` takes.
+pub fn signature(name: &str) -> Option<&'static Signature> {
+    SIGNATURES.iter().find(|s| s.name == name)
+}
+
+/// The units `human_size` knows.
+pub const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+
 /// A compiled template.
 #[derive(Debug, Clone)]
 pub enum Template {
@@ -78,9 +136,11 @@ pub struct Entry {
     pub value: Tree,
 }
 
-/// The registry of compiled templates.
+/// The registry of compiled templates, and their texts (for messages that quote the part
+/// of a template that failed).
 pub struct Templates {
     registry: Handlebars<'static>,
+    texts: std::collections::HashMap<String, String>,
 }
 
 impl Default for Templates {
@@ -107,7 +167,10 @@ impl Templates {
         for (name, _) in DIGEST_HELPERS {
             registry.register_helper(name, Box::new(DigestHelper(name)));
         }
-        Templates { registry }
+        Templates {
+            registry,
+            texts: Default::default(),
+        }
     }
 
     /// Compiles `text`, found at `path` in the provider file.
@@ -120,6 +183,7 @@ impl Templates {
         }
         let name = path.to_string();
         self.registry.register_template(&name, parse(text)?);
+        self.texts.insert(name.clone(), text.to_owned());
         Ok(Template::Handlebars(name))
     }
 
@@ -167,7 +231,7 @@ impl Templates {
             Template::Handlebars(name) => self
                 .registry
                 .render(name, context)
-                .map_err(|e| describe(&e)),
+                .map_err(|e| describe(&e, self.texts.get(name).map_or("", String::as_str))),
         }
     }
 
@@ -299,10 +363,37 @@ pub fn is_truthy(rendered: &str) -> bool {
     !matches!(rendered.trim(), "" | "false" | "0" | "null")
 }
 
-fn describe(error: &RenderError) -> String {
+/// What went wrong in template `text`, naming the variable, or, where handlebars does not
+/// say which (`lookup` of a key that is not there, a helper's argument), quoting the part of
+/// the template that failed and where it is.
+fn describe(error: &RenderError, text: &str) -> String {
+    let place = || {
+        let (line, col) = (error.line_no?, error.column_no?);
+        let rest = text
+            .lines()
+            .nth(line.checked_sub(1)?)?
+            .get(col.checked_sub(1)?..)?;
+        let end = rest.find("}}").map_or(rest.len(), |i| i + 2);
+        Some(format!(
+            "`{}` (template line {line}, column {col})",
+            &rest[..end]
+        ))
+    };
+    let place = || place().unwrap_or_else(|| "a part of the template".into());
     match error.reason() {
         RenderErrorReason::MissingVariable(Some(path)) => {
             format!("the template names `{path}`, which has no value here")
+        }
+        RenderErrorReason::MissingVariable(None) => {
+            format!("{} looks up a value that is not there", place())
+        }
+        RenderErrorReason::ParamNotFoundForIndex(helper, index) => format!(
+            "{}: argument {} of `{helper}` has no value here",
+            place(),
+            index + 1
+        ),
+        RenderErrorReason::ParamNotFoundForName(helper, name) => {
+            format!("{}: `{name}` of `{helper}` has no value here", place())
         }
         reason => reason.to_string(),
     }
@@ -389,8 +480,15 @@ impl HelperDef for ValueHelper {
             Some(text) => vec![text],
             None => helper.params().iter().map(|p| p.value()).collect(),
         };
-        let result = (self.function)(&args)
-            .map_err(|e| RenderErrorReason::Other(format!("`{}`: {e}", self.name)))?;
+        // A function refuses arguments it cannot take with an empty reason: the helper's
+        // signature says what it takes.
+        let result = (self.function)(&args).map_err(|e| {
+            let e = match signature(self.name) {
+                Some(signature) if e.is_empty() => format!("takes {}", signature.takes),
+                _ => e,
+            };
+            RenderErrorReason::Other(format!("`{}`: {e}", self.name))
+        })?;
         // What a helper makes of a secret (its base64, its JSON, a text around it) gives the
         // secret away as well as the secret itself: it is hidden as one.
         if args
@@ -409,7 +507,7 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("base64", |args| {
         let [text] = args else {
-            return Err("takes one text".into());
+            return Err(String::new());
         };
         Ok(Value::String(
             base64::engine::general_purpose::STANDARD.encode(text_of(text)),
@@ -417,13 +515,13 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("json", |args| {
         let [value] = args else {
-            return Err("takes one value".into());
+            return Err(String::new());
         };
         Ok(Value::String(value.to_string()))
     }),
     ("default", |args| {
         let [value, fallback] = args else {
-            return Err("takes a value and a fallback".into());
+            return Err(String::new());
         };
         let empty = value.is_null() || value.as_str().is_some_and(str::is_empty);
         Ok(if empty {
@@ -434,13 +532,13 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("human_size", |args| {
         let [value, unit] = args else {
-            return Err("takes a number and its unit (\"MB\")".into());
+            return Err(String::new());
         };
         Ok(Value::String(human_size(number(value)?, &text_of(unit))?))
     }),
     ("fixed", |args| {
         let [value, digits] = args else {
-            return Err("takes a number and a count of decimals".into());
+            return Err(String::new());
         };
         let digits = number(digits)?;
         if !(0.0..=20.0).contains(&digits) {
@@ -451,7 +549,7 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("contains", |args| {
         let [haystack, needle] = args else {
-            return Err("takes a list (or text) and a value".into());
+            return Err(String::new());
         };
         Ok(Value::Bool(match haystack {
             Value::Array(items) => items
@@ -478,7 +576,7 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("find", |args| {
         let [Value::Array(items), field, wanted] = args else {
-            return Err("takes a list, a field name and a value".into());
+            return Err(String::new());
         };
         let field = text_of(field);
         let found = items.iter().find(|item| {
@@ -489,7 +587,7 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
     ("pluck", |args| {
         let [Value::Array(items), field] = args else {
-            return Err("takes a list and a field name".into());
+            return Err(String::new());
         };
         let field = text_of(field);
         Ok(Value::Array(
@@ -501,7 +599,8 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
     }),
 ];
 
-fn number(value: &Value) -> Result<f64, String> {
+/// `value` as a number: a JSON number or a text that reads as one.
+pub(crate) fn number(value: &Value) -> Result<f64, String> {
     match value {
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("`{n}` is not a number")),
         Value::String(s) => s
@@ -511,8 +610,6 @@ fn number(value: &Value) -> Result<f64, String> {
         other => Err(format!("`{other}` is not a number")),
     }
 }
-
-const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
 
 /// `2048, "MB"` → `2 GB`; units are binary (1 GB = 1024 MB), as hosters count them.
 fn human_size(amount: f64, unit: &str) -> Result<String, String> {
@@ -752,6 +849,21 @@ mod tests {
             let err = render(text, json!({"a": true})).unwrap_err();
             assert!(err.contains("partials"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn what_handlebars_leaves_unnamed_is_quoted_with_its_place() {
+        let context = json!({"item": {"o": {}, "tags": []}});
+        let err = render("x {{lookup item.o \"k\"}}", context.clone()).unwrap_err();
+        assert_eq!(
+            err,
+            "`{{lookup item.o \"k\"}}` (template line 1, column 3) looks up a value that is not there"
+        );
+        let err = render("a\n{{#if (eq item.nope 1)}}x{{/if}}", context).unwrap_err();
+        assert!(
+            err.contains("(template line 2, column 1): argument 1 of `eq` has no value here"),
+            "{err}"
+        );
     }
 
     #[test]

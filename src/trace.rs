@@ -84,11 +84,15 @@ impl<W: Write> Observer for Trace<W> {
     }
 }
 
-/// Prints each request as a curl command line and sends nothing.
+/// Prints each request as a curl command line and sends nothing, except the reads an order
+/// needs to show the truth (see [`crate::runner::Runner::reading_for_real`]), whose answers
+/// it notes under their request.
 pub struct DryRun<W: Write> {
     out: W,
     /// How many requests were shown.
     pub shown: std::rc::Rc<std::cell::Cell<usize>>,
+    /// How many of them were sent (the reads).
+    pub sent: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 impl<W: Write> DryRun<W> {
@@ -96,6 +100,7 @@ impl<W: Write> DryRun<W> {
         DryRun {
             out,
             shown: Default::default(),
+            sent: Default::default(),
         }
     }
 }
@@ -107,10 +112,47 @@ impl<W: Write> Observer for DryRun<W> {
 
     fn request(&mut self, request: &Outgoing) {
         self.shown.set(self.shown.get() + 1);
-        let _ = writeln!(self.out, "{}", redact::clean(&curl(request)));
+        let mut shown = request.clone();
+        shown.url = placeholders_decoded(&shown.url);
+        let _ = writeln!(self.out, "{}", redact::clean(&curl(&shown)));
     }
 
-    fn answer(&mut self, _: &Outgoing, _: &Answer) {}
+    fn answer(&mut self, _: &Outgoing, answer: &Answer) {
+        self.sent.set(self.sent.get() + 1);
+        let _ = writeln!(
+            self.out,
+            "#   sent (a read the dry run needs, as `configs` sends it): answered {}, {} bytes",
+            answer.status,
+            answer.body.len()
+        );
+    }
+
+    fn note(&mut self, text: &str) {
+        let _ = writeln!(self.out, "# {}", one_line(&redact::clean(text)));
+    }
+}
+
+/// `url` with the dry run's placeholders (`<saved.server_id>`) as they are written, not
+/// percent-encoded as a path segment would carry them (`%3Csaved.server_id%3E`).
+fn placeholders_decoded(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(start) = rest.find("%3C") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with("%3E") {
+            out.push_str(&format!("<{}>", &after[..name_len]));
+            rest = &after[name_len + 3..];
+        } else {
+            out.push_str("%3C");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `request` as a curl command line.
@@ -312,6 +354,14 @@ mod tests {
         assert_eq!(
             curl(&request),
             r#"curl -X POST 'https://api.example.com/v1/servers' -H 'Content-Type: application/json' --data-raw '{"name":"it'\''s"}'"#
+        );
+    }
+
+    #[test]
+    fn placeholders_are_shown_as_written() {
+        assert_eq!(
+            placeholders_decoded("http://h/servers/%3Csaved.server_id%3E/x%3Cy"),
+            "http://h/servers/<saved.server_id>/x%3Cy"
         );
     }
 

@@ -153,16 +153,18 @@ pub struct Uses {
     /// meant the field (a disk cloned from a random UUID, a generated password reported as the
     /// hoster's), so the template must say which.
     pub ambiguous: Vec<String>,
-    /// Every helper called by name: its name, how many arguments, whether as a block, and
-    /// its `name=value` options (the value when it is a literal), for checking the calls.
+    /// Every helper call, with its arguments and options, for [`crate::template::SIGNATURES`]
+    /// and the digest helpers' checks.
     pub calls: Vec<Call>,
 }
 
-/// One call of a helper, as written.
+/// One call of a helper: its name, each argument as the literal written (`None`: a path or
+/// a sub-expression, known only at run time), whether it is written as a block, and its
+/// `name=value` options (the value when it is a literal text).
 #[derive(Debug)]
 pub struct Call {
     pub name: String,
-    pub params: usize,
+    pub args: Vec<Option<serde_json::Value>>,
     pub block: bool,
     pub options: Vec<(String, Option<String>)>,
 }
@@ -189,14 +191,6 @@ pub fn checked(text: &str, scope: &Scope) -> (Vec<String>, Option<Uses>) {
     for helper in &uses.helpers {
         known_helper(helper, scope, &mut problems);
     }
-    for call in &uses.calls {
-        problems.extend(crate::signing::check_call(
-            &call.name,
-            call.params,
-            call.block,
-            &call.options,
-        ));
-    }
     for block in &uses.blocks {
         if !crate::template::BLOCK_HELPERS.contains(&block.as_str()) {
             problems.push(format!(
@@ -208,6 +202,15 @@ pub fn checked(text: &str, scope: &Scope) -> (Vec<String>, Option<Uses>) {
     for name in &uses.ambiguous {
         problems.push(format!(
             "inside `{{{{#each}}}}`/`{{{{#with}}}}`, `{{{{{name}}}}}` calls the helper `{name}`, not the field `{name}`: write `{{{{this.{name}}}}}` for the field or `{{{{({name})}}}}` for the helper"
+        ));
+    }
+    for call in &uses.calls {
+        problems.extend(call_problem(call));
+        problems.extend(crate::signing::check_call(
+            &call.name,
+            call.args.len(),
+            call.block,
+            &call.options,
         ));
     }
     for (names, raw) in &uses.variables {
@@ -246,27 +249,33 @@ fn walk(elements: &[TemplateElement], depth: usize, uses: &mut Uses) {
 /// name in it is a helper and nothing else.
 fn helper_use(helper: &HelperTemplate, depth: usize, called: bool, uses: &mut Uses) {
     let mut moves_context = false;
+    let call = |name: &str| Call {
+        name: name.to_owned(),
+        args: helper
+            .params
+            .iter()
+            .map(|p| match p {
+                Parameter::Literal(value) => Some(value.clone()),
+                _ => None,
+            })
+            .collect(),
+        block: helper.template.is_some(),
+        options: helper
+            .hash
+            .iter()
+            .map(|(key, value)| {
+                let literal = match value {
+                    Parameter::Literal(serde_json::Value::String(text)) => Some(text.clone()),
+                    _ => None,
+                };
+                (key.clone(), literal)
+            })
+            .collect(),
+    };
     match &helper.name {
         Parameter::Name(name) => {
-            uses.calls.push(Call {
-                name: name.clone(),
-                params: helper.params.len(),
-                block: helper.template.is_some(),
-                options: helper
-                    .hash
-                    .iter()
-                    .map(|(key, value)| {
-                        let literal = match value {
-                            Parameter::Literal(serde_json::Value::String(text)) => {
-                                Some(text.clone())
-                            }
-                            _ => None,
-                        };
-                        (key.clone(), literal)
-                    })
-                    .collect(),
-            });
             uses.helpers.push(name.clone());
+            uses.calls.push(call(name));
             moves_context = matches!(name.as_str(), "each" | "with");
         }
         // `{{password}}` and `{{uuid}}` parse as paths; so does a plain `{{settings.x}}`.
@@ -275,6 +284,16 @@ fn helper_use(helper: &HelperTemplate, depth: usize, called: bool, uses: &mut Us
                 uses.ambiguous.push(raw(path));
             }
             uses.helpers.push(raw(path))
+        }
+        // A helper's name alone (`{{base64}}`, `{{#if}}`) outside every block is a call with
+        // no argument (inside one it may be a field of the block's value).
+        Parameter::Path(path)
+            if helper.params.is_empty()
+                && (depth == 0 || helper.template.is_some())
+                && crate::template::signature(&raw(path)).is_some() =>
+        {
+            uses.helpers.push(raw(path));
+            uses.calls.push(call(&raw(path)));
         }
         other => parameter(other, depth, uses),
     }
@@ -335,6 +354,59 @@ fn is_helper(path: &Path) -> bool {
     crate::template::ZERO_ARGUMENT_HELPERS.contains(&raw(path).as_str())
 }
 
+/// What is wrong with a helper call that can only fail at run time: the wrong number of
+/// arguments, or a literal of the wrong kind.
+fn call_problem(call: &Call) -> Option<String> {
+    use crate::template::{UNITS, number, signature, text_of};
+    let signature = signature(&call.name)?;
+    let name = signature.name;
+    let count = call.args.len();
+    let encodes_its_block = matches!(name, "base64" | "json") && call.block;
+    if encodes_its_block {
+        return (count > 0).then(|| {
+            format!("`{{{{#{name}}}}}` encodes its block and takes no argument; write `{{{{#{name}}}}}...{{{{/{name}}}}}` or `{{{{{name} value}}}}`")
+        });
+    }
+    if count < signature.min || count > signature.max {
+        let given = match count {
+            0 => "none".to_owned(),
+            1 => "1 argument".to_owned(),
+            n => format!("{n} arguments"),
+        };
+        return Some(format!(
+            "`{name}` takes {}, and is given {given} here",
+            signature.takes
+        ));
+    }
+    let literal = |i: usize| call.args.get(i).and_then(Option::as_ref);
+    let not_a_number = |i: usize| literal(i).filter(|v| number(v).is_err());
+    match name {
+        "human_size" | "fixed" if not_a_number(0).is_some() => Some(format!(
+            "`{name}` takes a number first, not `{}`",
+            text_of(literal(0)?)
+        )),
+        "human_size" => {
+            let unit = text_of(literal(1)?);
+            (!UNITS.iter().any(|u| u.eq_ignore_ascii_case(&unit))).then(|| {
+                format!(
+                    "`human_size` knows no unit `{unit}`; use one of {}",
+                    UNITS.join(", ")
+                )
+            })
+        }
+        "fixed" => {
+            let digits = literal(1)?;
+            let ok = number(digits).is_ok_and(|d| (0.0..=20.0).contains(&d) && d.fract() == 0.0);
+            (!ok).then(|| format!("`fixed` takes 0 to 20 decimals, not `{}`", text_of(digits)))
+        }
+        "find" | "pluck" | "each" if literal(0).is_some_and(|v| !v.is_array()) => Some(format!(
+            "`{name}` takes a list first, not the literal `{}`",
+            text_of(literal(0)?)
+        )),
+        _ => None,
+    }
+}
+
 fn known_helper(name: &str, scope: &Scope, problems: &mut Vec<String>) {
     let ours = crate::template::helper_names();
     if !ours.clone().any(|h| h == name) && !BUILTIN_HELPERS.contains(&name) {
@@ -386,8 +458,13 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "clock" => "the clock has unix, rfc3339, iso_basic, date and http",
             _ => "task has id, config_id, password and hoster_id",
         };
+        let named = if raw == format!("{root}.{second}") {
+            format!("`{raw}` is not declared")
+        } else {
+            format!("`{raw}` names `{root}.{second}`, which is not declared")
+        };
         problems.push(format!(
-            "`{raw}` names `{root}.{second}`, which is not declared ({declared_where}){}",
+            "{named} ({declared_where}){}",
             did_you_mean(second, known.iter().map(String::as_str))
         ));
     }

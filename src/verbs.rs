@@ -166,24 +166,7 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
                 .help("use an id that `configs` printed"),
         );
     }
-    let found = configs(runner, site, Stale::Refused)?
-        .into_iter()
-        .find(|c| c.id == config_id);
-    let config = match (found, plan.configs()?) {
-        (Some(config), _) => config,
-        // A dry run has no plan list to pick from: it shows the vars as written.
-        (None, ConfigsPlan::Fetch(fetch)) if runner.is_dry_run() => ResolvedConfig {
-            id: config_id.to_owned(),
-            descr: "(dry run)".into(),
-            vars: fetch.vars_written.clone(),
-        },
-        (None, _) => {
-            return Err(
-                Error::new(format!("`{}` offers no config `{config_id}`", plan.name))
-                    .help("use an id that `configs` printed"),
-            );
-        }
-    };
+    let config = picked_config(runner, site, config_id)?;
 
     let password = password::generate().map_err(Error::new)?;
     redact::register(&password);
@@ -336,6 +319,66 @@ fn order(runner: &mut Runner, site: &Site, config_id: &str) -> Result<Reply> {
         },
         Err(error) => unrecorded_purchase(&task, &error),
     })
+}
+
+/// The config `config_id` of the menu on offer now. A dry run reads the menu for real (it is
+/// what `configs` sends), so it shows the config's vars as the order would send them; when
+/// it cannot read it, each var is shown as the placeholder `<config.NAME>`.
+fn picked_config(runner: &mut Runner, site: &Site, config_id: &str) -> Result<ResolvedConfig> {
+    let plan = &runner.bound.plan;
+    let menu = if runner.is_dry_run() {
+        match runner.reading_for_real(|runner| configs(runner, site, Stale::Refused)) {
+            Ok(menu) => menu,
+            Err(error) => {
+                let ConfigsPlan::Fetch(fetch) = plan.configs()? else {
+                    return Err(error);
+                };
+                runner.note(&format!(
+                    "the plan list could not be read, so config `{config_id}` is not checked and its vars are shown as `<config.NAME>`: {}",
+                    error.one_line()
+                ));
+                let unknown = |name: &str| Value::String(format!("<config.{name}>"));
+                return Ok(ResolvedConfig {
+                    id: config_id.to_owned(),
+                    descr: "<config.descr>".into(),
+                    vars: fetch
+                        .vars_written
+                        .keys()
+                        .map(|name| (name.clone(), unknown(name)))
+                        .collect(),
+                });
+            }
+        }
+    } else {
+        configs(runner, site, Stale::Refused)?
+    };
+    let ids: Vec<&str> = menu.iter().map(|c| c.id.as_str()).collect();
+    if let Some(config) = menu.iter().find(|c| c.id == config_id) {
+        if runner.is_dry_run() {
+            runner.note(&format!(
+                "config `{config_id}` is on offer: {}",
+                panel_safe::quoted(&config.descr)
+            ));
+        }
+        return Ok(config.clone());
+    }
+    // The list may be long (a plan per region): the first ids say what ids look like.
+    const SHOWN: usize = 20;
+    let listed = match ids.len() {
+        0 => "it offers none now".to_owned(),
+        n if n > SHOWN => format!(
+            "it offers {} and {} more",
+            ids[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+        _ => format!("it offers {}", ids.join(", ")),
+    };
+    Err(Error::new(format!(
+        "`{}` offers no config `{}`",
+        plan.name,
+        ids::shown(config_id)
+    ))
+    .help(format!("{listed}; use an id that `configs` printed")))
 }
 
 /// The least time the buying request gets: without it, it would likely time out after the
@@ -611,6 +654,9 @@ fn poll(runner: &mut Runner, site: &Site, store: &Store, task: &Task) -> Result<
         polled.extend(runner.step(step, &context)?);
     }
     let context = task_context(runner, task, Some(&polled));
+    if runner.is_dry_run() {
+        return Ok(dry_poll(runner, status, task, &context));
+    }
     let state = runner.render(&status.value, &context)?;
     let outcome = extract::map_state(&state, &status.map, status.otherwise);
     // Messages quote the state, which a hoster may make megabytes long or full of escapes.
@@ -694,6 +740,70 @@ fn poll(runner: &mut Runner, site: &Site, store: &Store, task: &Task) -> Result<
         ));
     }
     Ok(poll)
+}
+
+/// What a dry run's poll shows in place of an outcome: no answer came, so no state is
+/// mapped. It says what the status map would make of the states the hoster may report, what
+/// a finished task would give the panel, and the cleanup an `error` would send.
+fn dry_poll(runner: &mut Runner, status: &plan::StatusPlan, task: &Task, context: &Value) -> Poll {
+    let bound = runner.bound;
+    let plan = &bound.plan;
+    let shown = |runner: &Runner, text: &plan::Text| {
+        runner
+            .render(text, context)
+            .map(|value| format!("`{value}`"))
+            .unwrap_or_else(|_| "(known once the hoster answers)".into())
+    };
+    let map: Vec<String> = status
+        .map
+        .iter()
+        .map(|(pattern, outcome)| {
+            let written = match pattern {
+                plan::StatePattern::Exact(exact) => exact.clone(),
+                plan::StatePattern::Glob(parts) => parts.join("*"),
+            };
+            format!("{written} → {outcome}")
+        })
+        .collect();
+    let otherwise = match status.otherwise {
+        crate::manifest::Otherwise::InProgress => "in_progress",
+        crate::manifest::Otherwise::Error => "error",
+        crate::manifest::Otherwise::Unexpected => "an error naming the state",
+    };
+    let notes = [
+        format!(
+            "the hoster's state is {} (`order_status.status.value`); the status map makes {}, anything else {otherwise}",
+            shown(runner, &status.value),
+            map.join(", ")
+        ),
+        format!(
+            "once finished, the panel gets the server {} with the root password {}",
+            shown(runner, &status.server),
+            shown(runner, &status.server_password)
+        ),
+    ];
+    for note in &notes {
+        runner.note(note);
+    }
+    if let Some(cleanup) = plan.cleanup().filter(|_| task.hoster_id.is_some()) {
+        let when = match &cleanup.when {
+            Some(when) => format!(" when `cleanup.when` ({}) holds", shown(runner, when)),
+            None => String::new(),
+        };
+        runner.note(&format!("if it is `error`, cleanup sends{when}:"));
+        let context = task_context(runner, task, None);
+        for step in &cleanup.steps {
+            // A dry run's step only shows its request.
+            let _ = runner.step(step, &context);
+        }
+    }
+    Poll {
+        outcome: TaskStatus::InProgress,
+        state: "a dry run: no state was read".into(),
+        failure: None,
+        server: None,
+        message: None,
+    }
 }
 
 /// A poll whose hoster reports a root password that the panel's root shell would not take as

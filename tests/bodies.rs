@@ -187,7 +187,7 @@ fn a_raw_text_patch_is_sent_byte_for_byte_with_one_content_type() {
     let output = operator(&["run", "bodies", "order", "1", "--dry-run"], &plugin.env);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        stdout.contains("-H 'Content-Type: text/plain' --data-raw '#cloud-config\nhostname: bx-<server_id>\nruncmd:\n  - echo \"a & b\" > /tmp/x\n'"),
+        stdout.contains("-H 'Content-Type: text/plain' --data-raw '#cloud-config\nhostname: bx-<saved.server_id>\nruncmd:\n  - echo \"a & b\" > /tmp/x\n'"),
         "{stdout}"
     );
 }

@@ -283,8 +283,26 @@ fn the_walkthrough_commands_work_as_the_cookbook_shows_them() {
     );
     assert!(curl.lines().any(|l| l == expected), "{curl}");
     assert!(!curl.contains(token), "{curl}");
+    untouched.assert();
+    untouched.remove();
+    // An order's dry run reads the menu for real (to fill in the config's vars), buys nothing.
+    let plans = server
+        .mock("GET", "/plans")
+        .match_query(Matcher::UrlEncoded("region".into(), "eu-2".into()))
+        .match_header("authorization", format!("Bearer {token}").as_str())
+        .with_body(REST_PLANS)
+        .expect(1)
+        .create();
     let dry_order = plugin.operator(&["run", "example-rest", "order", "102", "--dry-run"]);
+    let shown = String::from_utf8_lossy(&dry_order.stdout).into_owned();
     assert!(dry_order.status.success(), "{dry_order:?}");
+    assert!(shown.contains("#   sent"), "{shown}");
+    assert!(
+        shown.contains(r#""plan":"s-4-8""#) && !shown.contains("{{"),
+        "{shown}"
+    );
+    print!("{shown}");
+    plans.assert();
     assert!(
         !plugin.state_dir().exists()
             || std::fs::read_dir(plugin.state_dir()).unwrap().all(|e| e
@@ -293,8 +311,6 @@ fn the_walkthrough_commands_work_as_the_cookbook_shows_them() {
                 .extension()
                 .is_none_or(|x| x != "json"))
     );
-    untouched.assert();
-    untouched.remove();
 
     // check: one request to api.check, and "ok".
     let account = server

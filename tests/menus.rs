@@ -276,7 +276,7 @@ fn validate_finds_misused_menu_keys_with_their_place() {
             "30:5",
         ),
         (
-            "`combine.locaton`, which is not declared (name it under `configs.fetch.combine:`); did you mean `location`?",
+            "`combine.locaton` is not declared (name it under `configs.fetch.combine:`); did you mean `location`?",
             "30:5",
         ),
         ("`@key` exists only inside an `#each` block", "31:5"),

@@ -329,7 +329,7 @@ fn a_dry_run_prints_curl_lines_with_secrets_hidden_and_sends_nothing() {
     let output = operator(&["run", "testhost", "order", "2", "--dry-run"], &plugin.env);
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
-    assert!(stdout.starts_with("curl -X POST 'http://127.0.0.1:9/servers' -H 'Accept: application/json' -H 'Authorization: Bearer ***'"), "{stdout}");
+    assert!(stdout.starts_with("# config `2` is on offer: Large: 4 vCPU, 8 GB RAM\ncurl -X POST 'http://127.0.0.1:9/servers' -H 'Accept: application/json' -H 'Authorization: Bearer ***'"), "{stdout}");
     assert!(stdout.contains("\"plan\":\"large\""), "{stdout}");
     assert!(stdout.contains("# dry run: nothing was sent"), "{stdout}");
     assert!(!stdout.contains("tok-secret-123"));
@@ -339,7 +339,8 @@ fn a_dry_run_prints_curl_lines_with_secrets_hidden_and_sends_nothing() {
     let stdout = text(&operator(&["run", "demo", "order", "1", "--dry-run"], &fetched.env).stdout);
     assert!(
         stdout.contains("curl -X GET 'http://127.0.0.1:9/plans'")
-            && stdout.contains("\"plan\":\"{{item.slug}}\""),
+            && stdout.contains("# the plan list could not be read, so config `1` is not checked")
+            && stdout.contains("\"plan\":\"<config.plan>\""),
         "{stdout}"
     );
     assert!(

@@ -55,8 +55,9 @@ pub enum Command {
     /// Answer one verb for a provider, exactly as its symlink would for the panel.
     ///
     /// Prints the panel's JSON object. With --dry-run, prints the HTTP requests as curl command
-    /// lines (secrets as ***) and sends nothing: an order's dry run buys nothing and records
-    /// nothing. With --verbose, traces every request and answer on stderr; without either, the
+    /// lines (secrets as ***) and sends nothing that changes anything: an order's dry run reads
+    /// the menu as `configs` does, to check the config id and fill in its vars, and buys and
+    /// records nothing; values from the hoster's answers show as <saved.NAME>, <polled.NAME>. With --verbose, traces every request and answer on stderr; without either, the
     /// run appends to the site's log (`log=` in the secrets file), as the panel's runs do.
     Run {
         /// The provider's name (its file is NAME.yaml in the provider folder).
@@ -294,17 +295,24 @@ fn run(name: &str, verb: &[OsString], options: RunOptions) -> ExitCode {
             )));
         }
     };
+    // What the run reads is copied in: the task polled, and the menu and the login's session
+    // kept beside the tasks (so a dry run reads no menu and logs in no more than a real run).
+    let mut copied = vec!["configs.cache".to_owned(), "session.cache".to_owned()];
     if let Verb::OrderStatus { task_id, .. } = &verb
         && crate::ids::is_safe(task_id)
     {
-        let from = site.state_dir.join(name).join(format!("{task_id}.json"));
-        let to = scratch.path().join(name);
-        let _ = std::fs::create_dir_all(&to)
-            .and_then(|_| std::fs::copy(&from, to.join(format!("{task_id}.json"))));
+        copied.push(format!("{task_id}.json"));
+    }
+    let to = scratch.path().join(name);
+    if std::fs::create_dir(&to).is_ok() {
+        let _ = std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        for file in &copied {
+            let _ = std::fs::copy(site.state_dir.join(name).join(file), to.join(file));
+        }
     }
     site.state_dir = scratch.path().to_path_buf();
     let dry = DryRun::new(std::io::stdout());
-    let shown = dry.shown.clone();
+    let (shown, sent) = (dry.shown.clone(), dry.sent.clone());
     let result = verbs::answer(name, &site, &verb, Some(Box::new(dry)));
     match result {
         Err(err) if shown.get() == 0 => failed(&err),
@@ -312,9 +320,17 @@ fn run(name: &str, verb: &[OsString], options: RunOptions) -> ExitCode {
             println!("# dry run: this verb sends no request");
             ExitCode::SUCCESS
         }
+        // The config id was checked against the menu the hoster gave: a wrong one is the
+        // same mistake the real order would make.
+        Err(err) if sent.get() > 0 => failed(&err),
         outcome => {
+            let what = if sent.get() == 0 {
+                "nothing was sent"
+            } else {
+                "only the reads marked `sent` went out; nothing was ordered, changed or recorded"
+            };
             println!(
-                "# dry run: nothing was sent; <name> stands for a value from the hoster's answer"
+                "# dry run: {what}; <saved.NAME> and <polled.NAME> stand for values from the hoster's answers"
             );
             if let Err(err) = outcome {
                 println!(

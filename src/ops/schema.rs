@@ -54,10 +54,13 @@ fn problem(source: &Source, schema: &Value, error: &ValidationError) -> Vec<Erro
             LocationSegment::Index(index) => at.index(index),
         };
     }
+    // A branch refused for the value's own type (a map where the branch takes a text) was
+    // not the one meant; a type error deeper inside (a text where a port goes) was.
     let only_type = |branch: &Vec<ValidationError>| {
-        branch
-            .iter()
-            .all(|e| matches!(e.kind(), ValidationErrorKind::Type { .. }))
+        branch.iter().all(|e| {
+            matches!(e.kind(), ValidationErrorKind::Type { .. })
+                && e.instance_path().as_str() == error.instance_path().as_str()
+        })
     };
     vec![match error.kind() {
         ValidationErrorKind::AnyOf { context } => {

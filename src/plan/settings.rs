@@ -81,6 +81,25 @@ impl Compiler<'_> {
     ) -> IndexMap<String, manifest::SettingDecl> {
         let mut declared = IndexMap::new();
         for (name, value) in settings {
+            // `{ default: x, descripton: y }` would be a map-valued setting: every key near
+            // the described form's is taken as a misspelling of it.
+            let described = ["default", "description"];
+            if let Value::Object(map) = value
+                && !map.contains_key("description")
+                && !map.is_empty()
+                && map.len() <= 2
+                && map
+                    .keys()
+                    .all(|k| crate::suggest::closest(k, described).is_some())
+                && let Some(wrong) = map.keys().find(|k| !described.contains(&k.as_str()))
+            {
+                self.problem(
+                    &YamlPath::root().key("settings").key(name).key(wrong),
+                    format!("setting `{name}`: unknown key `{wrong}`"),
+                    crate::suggest::help(wrong, described),
+                );
+                continue;
+            }
             match manifest::SettingDecl::from_value(value) {
                 Ok(decl) => {
                     declared.insert(name.clone(), decl);
