@@ -357,11 +357,8 @@ impl Menu<'_, '_> {
 /// base URL is moved to the one in use, so `$VPS_PROVIDER_BASE_URL` holds for every page.
 fn next_page_url(runner: &Runner, next: &str) -> Option<String> {
     let in_use = &runner.bound.base_url;
-    let written = &runner.bound.plan.api.base_url;
-    let origin = |url: &str| {
-        let (scheme, rest) = url.split_once("://")?;
-        Some(format!("{scheme}://{}", rest.split('/').next()?))
-    };
+    let written = &runner.bound.file_base_url;
+    let origin = |url: &str| crate::plan::origin(url).map(str::to_owned);
     if next.starts_with('/') {
         return Some(format!("{}{next}", origin(in_use)?));
     }

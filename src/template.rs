@@ -448,13 +448,19 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
         Ok(Value::String(args.iter().map(|a| text_of(a)).collect()))
     }),
     ("find", |args| {
-        let [Value::Array(items), field, wanted] = args else {
-            return Err("takes a list, a field name and a value".into());
+        // A list, then one or more field names each with the value it must have.
+        let (Some(Value::Array(items)), pairs) = (args.first(), args.get(1..).unwrap_or(&[]))
+        else {
+            return Err("takes a list, then field names each with a value".into());
         };
-        let field = text_of(field);
+        if pairs.is_empty() || pairs.len() % 2 != 0 {
+            return Err("takes a list, then field names each with a value".into());
+        }
         let found = items.iter().find(|item| {
-            item.get(&field)
-                .is_some_and(|v| v == *wanted || text_of(v) == text_of(wanted))
+            pairs.chunks(2).all(|pair| {
+                item.get(text_of(pair[0]))
+                    .is_some_and(|v| v == pair[1] || text_of(v) == text_of(pair[1]))
+            })
         });
         Ok(found.cloned().unwrap_or(Value::Null))
     }),
@@ -668,6 +674,19 @@ mod tests {
             .unwrap(),
             "2.50"
         );
+        let endpoints = json!({"region": "Two", "e": [
+            {"interface": "internal", "region_id": "Two", "url": "http://internal"},
+            {"interface": "public", "region_id": "One", "url": "https://one"},
+            {"interface": "public", "region_id": "Two", "url": "https://two"}]});
+        let public_in = "{{#with (find e \"interface\" \"public\" \"region_id\" region)}}{{url}}{{else}}none{{/with}}";
+        assert_eq!(render(public_in, endpoints.clone()).unwrap(), "https://two");
+        let elsewhere = json!({"region": "Three", "e": endpoints["e"].clone()});
+        assert_eq!(render(public_in, elsewhere).unwrap(), "none");
+        let odd = render(
+            "{{find e \"interface\" \"public\" \"region_id\"}}",
+            endpoints,
+        );
+        assert!(odd.unwrap_err().contains("field names each with a value"));
         assert_eq!(
             render(
                 "{{contains (pluck item.locations \"name\") r}}",

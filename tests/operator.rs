@@ -563,6 +563,8 @@ fn no_source_file_names_a_hoster() {
         "linode",
         "timeweb",
         "hcloud",
+        "selectel",
+        "infra.mail.ru",
     ];
     let mut stack = vec![repo_file("src")];
     while let Some(dir) = stack.pop() {
