@@ -70,6 +70,19 @@ fn the_readme_menu_examples_validate() {
     }
 }
 
+/// The testhost with a `password` secret for a login and `settings` (YAML lines) added.
+fn testhost_logging_in(settings: &str) -> String {
+    fixture("providers/testhost.yaml")
+        .replace(
+            "  token:\n    env: TESTHOST_TOKEN\n",
+            "  token:\n    env: TESTHOST_TOKEN\n  password: {}\n",
+        )
+        .replace(
+            "  image: rocky-9\n",
+            &format!("  image: rocky-9\n{settings}"),
+        )
+}
+
 #[test]
 fn the_readme_login_and_error_examples_validate() {
     let blocks = yaml_blocks("**Session logins.**", "**Several endpoints.**");
@@ -78,15 +91,7 @@ fn the_readme_login_and_error_examples_validate() {
         2,
         "the sections show a login and errors in 200 answers"
     );
-    let testhost = fixture("providers/testhost.yaml")
-        .replace(
-            "  token:\n    env: TESTHOST_TOKEN\n",
-            "  token:\n    env: TESTHOST_TOKEN\n  password: {}\n",
-        )
-        .replace(
-            "  image: rocky-9\n",
-            "  image: rocky-9\n  user: admin\n  project: demo\n",
-        );
+    let testhost = testhost_logging_in("  user: admin\n  project: demo\n");
     let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
     for block in blocks {
         let yaml = testhost.replace(api, &block);
@@ -98,15 +103,8 @@ fn the_readme_login_and_error_examples_validate() {
 fn the_readme_endpoints_example_validates() {
     let blocks = yaml_blocks("**Several endpoints.**", "**The step that buys.**");
     assert_eq!(blocks.len(), 1, "the section shows an OpenStack-like api");
-    let testhost = fixture("providers/testhost.yaml")
-        .replace(
-            "  token:\n    env: TESTHOST_TOKEN\n",
-            "  token:\n    env: TESTHOST_TOKEN\n  password: {}\n",
-        )
-        .replace(
-            "  image: rocky-9\n",
-            "  image: rocky-9\n  user: app-cred-id\n  auth_url: https://auth.cloud.example.com/v3\n",
-        );
+    let testhost =
+        testhost_logging_in("  user: app-cred-id\n  auth_url: https://auth.cloud.example.com/v3\n");
     let api_and_configs =
         &testhost[testhost.find("api:\n").unwrap()..testhost.find("order:").unwrap()];
     let yaml = testhost.replace(api_and_configs, &blocks[0]);
