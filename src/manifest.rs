@@ -147,9 +147,20 @@ impl SettingDecl {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Api {
-    /// Base URL that request paths are appended to, e.g. `https://api.example.com/v1`.
+    /// Base URL that request paths are appended to, e.g. `https://api.example.com/v1`. It may
+    /// be a template over `settings` (`"{{settings.auth_url}}"`, for an API whose address
+    /// differs per site), filled in as written: a setting's `/` stays a `/`.
     /// `$VPS_PROVIDER_BASE_URL` replaces it for one run (staging APIs, mock servers).
     pub base_url: String,
+    /// Other base URLs, by name, for APIs whose parts live at different addresses (identity
+    /// and compute, billing and servers): a request sends to one with `endpoint: NAME`
+    /// (without it, to `base_url`). Each is a template over `settings` and, with a login,
+    /// `session` (the values `api.login.extract` took from the login's answer, e.g. a service
+    /// catalog), filled in as written and checked like `base_url` (`https://`, or loopback)
+    /// each time it is used. `$VPS_PROVIDER_BASE_URL` replaces the scheme, host and port of
+    /// each (its path stays), so one mock on loopback serves them all.
+    #[serde(default)]
+    pub endpoints: IndexMap<String, String>,
     /// How requests authenticate.
     #[serde(default)]
     pub auth: Option<Auth>,
@@ -231,6 +242,12 @@ pub struct Login {
     /// 200 and an error inside, e.g. `"$.doc.error[?@['$type'] == 'auth']"`.
     #[serde(default)]
     pub renew_when: Option<String>,
+    /// More values to take from the login's answer, kept with the token while it is valid:
+    /// name → a JSONPath or another part of the answer, as in a step's `extract`. Templates of
+    /// `api.auth` and `api.endpoints` read them as `{{session.NAME}}` (OpenStack: the service
+    /// catalog, `compute: "$.token.catalog[?@.type == 'compute'].endpoints"`).
+    #[serde(default)]
+    pub extract: IndexMap<String, Extract>,
 }
 
 /// Where the hoster tells its time: a read-only request and the place of the time in its
@@ -475,6 +492,9 @@ pub struct Request {
     /// `GET` (the default), `POST`, `PUT`, `PATCH` or `DELETE`. Only `GET` is ever retried.
     #[serde(default)]
     pub method: Method,
+    /// Which of `api.endpoints` the request goes to (default: `api.base_url`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
     /// Path appended to the base URL, e.g. `/servers/{{saved.server_id}}`.
     pub path: String,
     /// Query parameters.

@@ -120,14 +120,8 @@ fn count(runner: &Runner, pages: &PagesPlan, read: &Read, name: &str) -> Result<
 /// page just read, and a URL under the provider file's own base URL is moved to the one in use
 /// (so `$VPS_PROVIDER_BASE_URL` holds for every page). Anything else is refused.
 fn on_api_host(runner: &Runner, current: &str, next: &str) -> Result<String> {
-    let origin = |url: &str| {
-        let (scheme, rest) = url.split_once("://")?;
-        Some(format!(
-            "{scheme}://{}",
-            rest.split(['/', '?', '#']).next()?
-        ))
-    };
-    let (written, in_use) = (&runner.bound.plan.api.base_url, &runner.bound.base_url);
+    let origin = |url: &str| crate::plan::origin(url).map(str::to_owned);
+    let (written, in_use) = (&runner.bound.file_base_url, &runner.bound.base_url);
     // Under the written base URL first (`https://api.example.com/v1/...` to the mock's
     // `http://127.0.0.1:PORT/v1/...`), else on its origin.
     let pairs = [

@@ -47,6 +47,8 @@ pub struct Runner<'a> {
     state_dir: Option<std::path::PathBuf>,
     /// The session token of this run, once known.
     token: Option<String>,
+    /// The other values of this run's session (`api.login.extract`), with the token.
+    session_values: Map<String, Value>,
     /// Whether this run already renewed its token after a 401 (it does so once).
     renewed: bool,
     /// Seconds the hoster's clock is ahead of this machine's, once `api.clock` was asked.
@@ -132,6 +134,7 @@ impl<'a> Runner<'a> {
             observer,
             state_dir: None,
             token: None,
+            session_values: Map::new(),
             renewed: false,
             clock_offset: None,
             reading: false,
@@ -280,14 +283,16 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// `context` with `session.token` when there is a login (logging in when this run has no
-    /// token yet).
+    /// `context` with `session` (the token and the values `api.login.extract` took) when
+    /// there is a login (logging in when this run has no token yet).
     fn auth_context(&mut self, context: &Value) -> Result<Value> {
         let mut with_session = context.clone();
         if let Some(login) = &self.bound.plan.api.login {
             let token = self.session_token(login, false)?;
+            let mut session = self.session_values.clone();
+            session.insert("token".into(), Value::String(token));
             if let Value::Object(map) = &mut with_session {
-                map.insert("session".into(), serde_json::json!({ "token": token }));
+                map.insert("session".into(), Value::Object(session));
             }
         }
         Ok(with_session)
@@ -317,25 +322,34 @@ impl<'a> Runner<'a> {
             .as_ref()
             .filter(|_| !renew)
             .and_then(|cache| cache.get(bound.plan.api.deadline));
-        let token = match kept {
-            Some(token) => token,
+        let (token, values) = match kept {
+            Some(kept) => kept,
             None => match self.log_in(login, &outgoing)? {
-                Some((token, expires)) => {
+                Some((token, values, expires)) => {
                     if let Some(cache) = &cache {
-                        cache.put(&token, expires);
+                        cache.put(&token, &values, expires);
                     }
-                    token
+                    (token, values)
                 }
-                None => TOKEN_PLACEHOLDER.to_owned(),
+                None => (
+                    TOKEN_PLACEHOLDER.to_owned(),
+                    session_values(login, |name| Value::String(format!("<session.{name}>"))),
+                ),
             },
         };
         self.token = Some(token.clone());
+        self.session_values = values;
         Ok(token)
     }
 
-    /// Sends the login; gives the token and when it expires (`None` in a dry run). A failure
-    /// says it was the login, with the hoster's message.
-    fn log_in(&mut self, login: &LoginPlan, outgoing: &Outgoing) -> Result<Option<(String, u64)>> {
+    /// Sends the login; gives the token, the other values it takes, and when it expires
+    /// (`None` in a dry run). A failure says it was the login, with the hoster's message.
+    #[allow(clippy::type_complexity)]
+    fn log_in(
+        &mut self,
+        login: &LoginPlan,
+        outgoing: &Outgoing,
+    ) -> Result<Option<(String, Map<String, Value>, u64)>> {
         let failed = |error: Error| Error {
             message: format!("the login to the hoster failed: {}", error.message),
             ..error
@@ -371,7 +385,10 @@ impl<'a> Runner<'a> {
             login.lifetime,
         )
         .map_err(failed)?;
-        Ok(Some((token, expires)))
+        let kept = session_values(login, |name| {
+            values.get(name).cloned().unwrap_or(Value::Null)
+        });
+        Ok(Some((token, kept, expires)))
     }
 
     /// After a 401 or an answer that says the session ended, a new token once per run;
@@ -541,7 +558,10 @@ impl<'a> Runner<'a> {
                 .help("a value filled into the path is `.` or `..`: check the config and the hoster's answers"));
         }
         let mut url = if path.starts_with('/') {
-            format!("{}{path}", self.bound.base_url)
+            format!(
+                "{}{path}",
+                self.base_of(request, auth.as_deref().unwrap_or(context))?
+            )
         } else {
             return Err(plan
                 .source
@@ -599,6 +619,60 @@ impl<'a> Runner<'a> {
         }
         outgoing.headers = headers;
         Ok(outgoing)
+    }
+
+    /// The base URL `request` goes to: `api.base_url` (or its override), or its endpoint
+    /// filled in with `context` (settings and the session), its scheme, host and port
+    /// replaced by `$VPS_PROVIDER_BASE_URL`'s, then checked: what a login's answer says is
+    /// an address must be one a token may go to. A dry run without a session shows
+    /// `<endpoints.NAME>` for an endpoint made from it.
+    fn base_of(&self, request: &RequestPlan, context: &Value) -> Result<String> {
+        let plan = &self.bound.plan;
+        let Some(name) = &request.endpoint else {
+            return Ok(self.bound.base_url.clone());
+        };
+        let Some(endpoint) = plan.api.endpoints.iter().find(|e| &e.name == name) else {
+            return Err(Error::new(format!(
+                "internal error (a bug in vps-provider): endpoint `{name}` was used but not loaded"
+            )));
+        };
+        if endpoint.uses_session && self.is_dry_run() {
+            return Ok(format!("<endpoints.{name}>"));
+        }
+        let filled = self.render(&endpoint.url, context)?;
+        let filled = filled.trim().trim_end_matches('/');
+        let problem = |message: String| {
+            plan.source
+                .error(&endpoint.url.at, format!("endpoint `{name}`: {message}"))
+                .help(if endpoint.uses_session {
+                    "it is made from the login's answer (`session`): check `api.login.extract`, the settings it selects by (a region?) and the answer (see `run --verbose`)"
+                } else {
+                    "check the settings it is made of"
+                })
+        };
+        let Some(origin) = plan::origin(filled).filter(|_| !filled.is_empty()) else {
+            return Err(problem(if filled.is_empty() {
+                "the URL is empty once filled in".into()
+            } else {
+                format!("`{}` is not an http(s) URL", redact::clean(filled))
+            }));
+        };
+        if filled.contains(['?', '#'])
+            || filled.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(problem(format!(
+                "`{}` has a query, a fragment, a space or a control character",
+                redact::clean(filled).escape_debug()
+            )));
+        }
+        // The URL as made is checked even when a mock stands in for it: a catalog entry that
+        // would send the token in clear must fail against the mock as it would for real.
+        plan::check_base_url(filled).map_err(|(message, _)| problem(message))?;
+        let url = match &self.bound.origin_override {
+            Some(replacement) => format!("{replacement}{}", &filled[origin.len()..]),
+            None => filled.to_owned(),
+        };
+        Ok(url)
     }
 
     /// Renders a request's body: JSON built leaf by leaf, a form encoded field by field, or
@@ -982,6 +1056,17 @@ fn signing_context<'c>(
         );
     }
     Cow::Owned(context)
+}
+
+/// A session's values besides the token (`api.login.extract`), each as `value` gives it.
+fn session_values(login: &LoginPlan, value: impl Fn(&str) -> Value) -> Map<String, Value> {
+    login
+        .extract
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| !plan::LOGIN_PARTS.contains(name))
+        .map(|name| (name.to_owned(), value(name)))
+        .collect()
 }
 
 /// `context` with every text percent-encoded as a path segment (RFC 3986 unreserved

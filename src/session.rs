@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::http::Outgoing;
 use crate::state::{Store, now_secs};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// How long before its expiry a token is renewed: a request sent with it must still arrive
@@ -34,6 +34,9 @@ pub struct SessionCache {
 struct Stored {
     key: String,
     token: String,
+    /// The values `api.login.extract` took from the same answer (a service catalog...).
+    #[serde(default)]
+    values: Map<String, Value>,
     /// Seconds since the Unix epoch.
     expires: u64,
 }
@@ -69,8 +72,9 @@ impl SessionCache {
         SessionCache { store, key }
     }
 
-    /// The kept token, when it is for the same login and valid for `run` and [`MARGIN`] more.
-    pub fn get(&self, run: Duration) -> Option<String> {
+    /// The kept token and the values kept with it, when it is for the same login and valid
+    /// for `run` and [`MARGIN`] more.
+    pub fn get(&self, run: Duration) -> Option<(String, Map<String, Value>)> {
         self.store.check_trusted().ok()?.then_some(())?;
         let bytes = self.store.read_cache(FILE)?;
         let stored: Stored = serde_json::from_slice(&bytes).ok()?;
@@ -79,16 +83,22 @@ impl SessionCache {
             && !stored.token.is_empty();
         valid.then(|| {
             crate::redact::register(&stored.token);
-            stored.token
+            for (name, value) in &stored.values {
+                if crate::plan::looks_secret(name) {
+                    crate::redact::register(&crate::template::text_of(value));
+                }
+            }
+            (stored.token, stored.values)
         })
     }
 
-    /// Keeps `token` until `expires` (seconds since the Unix epoch). A session that cannot
-    /// be kept is no error: the next run logs in again.
-    pub fn put(&self, token: &str, expires: u64) {
+    /// Keeps `token` and its `values` until `expires` (seconds since the Unix epoch). A
+    /// session that cannot be kept is no error: the next run logs in again.
+    pub fn put(&self, token: &str, values: &Map<String, Value>, expires: u64) {
         let stored = Stored {
             key: self.key.clone(),
             token: token.to_owned(),
+            values: values.clone(),
             expires,
         };
         if let Ok(bytes) = serde_json::to_vec(&stored) {
@@ -146,13 +156,17 @@ mod tests {
         let store = || Store::new(dir.path(), "demo");
         let cache = SessionCache::new(store(), "demo", &login("password=a"));
         let run = Duration::from_secs(60);
+        let token = |got: Option<(String, Map<String, Value>)>| got.map(|(token, _)| token);
         assert_eq!(cache.get(run), None);
-        cache.put("tok-1", now_secs() + 3600);
-        assert_eq!(cache.get(run).as_deref(), Some("tok-1"));
+        let catalog: Map<String, Value> = [("compute".to_owned(), json!([{"url": "https://c"}]))]
+            .into_iter()
+            .collect();
+        cache.put("tok-1", &catalog, now_secs() + 3600);
+        assert_eq!(cache.get(run), Some(("tok-1".to_owned(), catalog)));
         let other = SessionCache::new(store(), "demo", &login("password=b"));
         assert_eq!(other.get(run), None, "a changed password is a new login");
-        cache.put("tok-2", now_secs() + 150);
-        assert_eq!(cache.get(Duration::ZERO).as_deref(), Some("tok-2"));
+        cache.put("tok-2", &Map::new(), now_secs() + 150);
+        assert_eq!(token(cache.get(Duration::ZERO)).as_deref(), Some("tok-2"));
         let long_run = Duration::from_secs(120);
         assert_eq!(cache.get(long_run), None, "it would expire during the run");
         let file = dir.path().join("demo/session.cache");

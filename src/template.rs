@@ -79,7 +79,12 @@ pub const SIGNATURES: &[Signature] = &[
     takes("fixed", 2, 2, "a number and a count of decimals"),
     takes("contains", 2, 2, "a list (or text) and a value"),
     takes("concat", 1, usize::MAX, "one or more values"),
-    takes("find", 3, 3, "a list, a field name and a value"),
+    takes(
+        "find",
+        3,
+        usize::MAX,
+        "a list, then field names each with a value",
+    ),
     takes("pluck", 2, 2, "a list and a field name"),
     takes("if", 1, 1, "one value"),
     takes("unless", 1, 1, "one value"),
@@ -575,13 +580,19 @@ const VALUE_HELPERS: &[(&str, HelperFn)] = &[
         Ok(Value::String(args.iter().map(|a| text_of(a)).collect()))
     }),
     ("find", |args| {
-        let [Value::Array(items), field, wanted] = args else {
+        // A list, then one or more field names each with the value it must have.
+        let (Some(Value::Array(items)), pairs) = (args.first(), args.get(1..).unwrap_or(&[]))
+        else {
             return Err(String::new());
         };
-        let field = text_of(field);
+        if pairs.is_empty() || pairs.len() % 2 != 0 {
+            return Err(String::new());
+        }
         let found = items.iter().find(|item| {
-            item.get(&field)
-                .is_some_and(|v| v == *wanted || text_of(v) == text_of(wanted))
+            pairs.chunks(2).all(|pair| {
+                item.get(text_of(pair[0]))
+                    .is_some_and(|v| v == pair[1] || text_of(v) == text_of(pair[1]))
+            })
         });
         Ok(found.cloned().unwrap_or(Value::Null))
     }),
@@ -794,6 +805,19 @@ mod tests {
             .unwrap(),
             "2.50"
         );
+        let endpoints = json!({"region": "Two", "e": [
+            {"interface": "internal", "region_id": "Two", "url": "http://internal"},
+            {"interface": "public", "region_id": "One", "url": "https://one"},
+            {"interface": "public", "region_id": "Two", "url": "https://two"}]});
+        let public_in = "{{#with (find e \"interface\" \"public\" \"region_id\" region)}}{{url}}{{else}}none{{/with}}";
+        assert_eq!(render(public_in, endpoints.clone()).unwrap(), "https://two");
+        let elsewhere = json!({"region": "Three", "e": endpoints["e"].clone()});
+        assert_eq!(render(public_in, elsewhere).unwrap(), "none");
+        let odd = render(
+            "{{find e \"interface\" \"public\" \"region_id\"}}",
+            endpoints,
+        );
+        assert!(odd.unwrap_err().contains("field names each with a value"));
         assert_eq!(
             render(
                 "{{contains (pluck item.locations \"name\") r}}",

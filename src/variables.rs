@@ -42,6 +42,10 @@ pub struct Declared {
     pub combine: BTreeSet<String>,
     /// Whether `api.login` is declared: `api.auth` then sees `session.token`.
     pub login: bool,
+    /// The names `api.login.extract` takes, which `session` has besides `token`.
+    pub session: BTreeSet<String>,
+    /// The names of `api.endpoints`, which a request's `endpoint` may name.
+    pub endpoints: BTreeSet<String>,
 }
 
 /// What a template at some place in the file can see.
@@ -90,6 +94,9 @@ impl Scope {
                 vec!["settings", "secrets", "config", "task", "saved", "polled"]
             }
             ("api", "auth") if declared.login => vec!["settings", "secrets", "session"],
+            // Addresses are shown in traces and dry runs: no secret belongs in them.
+            ("api", "endpoints") if declared.login => vec!["settings", "session"],
+            ("api", "base_url" | "endpoints") => vec!["settings"],
             _ => vec!["settings", "secrets"],
         };
         // What goes out with every request (`api.auth`, `api.headers`) and a request's own
@@ -123,7 +130,12 @@ impl Scope {
             ("task", fields(TASK_FIELDS)),
             ("also", declared.also.clone()),
             ("combine", declared.combine.clone()),
-            ("session", BTreeSet::from(["token".to_owned()])),
+            (
+                "session",
+                std::iter::once("token".to_owned())
+                    .chain(declared.session.iter().cloned())
+                    .collect(),
+            ),
             ("request", fields(crate::signing::REQUEST_FIELDS)),
             ("clock", fields(crate::signing::CLOCK_FIELDS)),
         ];
@@ -453,7 +465,7 @@ fn variable(names: &[String], raw: &str, scope: &Scope, problems: &mut Vec<Strin
             "polled" => "extract it in an earlier `order_status.steps[].extract`",
             "also" => "name it under `configs.fetch.also:`",
             "combine" => "name it under `configs.fetch.combine:`",
-            "session" => "the login's session has only `token`",
+            "session" => "the login's session has `token` and what `api.login.extract` takes",
             "request" => "the request has method, url, host, path, query and body",
             "clock" => "the clock has unix, rfc3339, iso_basic, date and http",
             _ => "task has id, config_id, password and hoster_id",
@@ -491,6 +503,8 @@ mod tests {
             also: set(&["prices"]),
             combine: set(&["region"]),
             login: true,
+            session: set(&["compute"]),
+            endpoints: set(&["compute"]),
         }
     }
 
@@ -617,5 +631,16 @@ mod tests {
             ..declared()
         };
         assert!(!check("{{session.token}}", &Scope::at(&without, &auth)).is_empty());
+    }
+
+    #[test]
+    fn endpoints_see_settings_and_the_session_but_no_secret() {
+        let endpoint = YamlPath::root().key("api").key("endpoints").key("compute");
+        assert!(problems("{{settings.region}}{{session.compute}}", &endpoint).is_empty());
+        assert!(problems("{{session.compte}}", &endpoint)[0].contains("did you mean `compute`?"));
+        assert!(problems("{{secrets.token}}", &endpoint)[0].contains("not a variable here"));
+        let base_url = YamlPath::root().key("api").key("base_url");
+        assert!(problems("{{settings.region}}", &base_url).is_empty());
+        assert!(problems("{{session.token}}", &base_url)[0].contains("not a variable here"));
     }
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Plugin, operator};
+use common::{Plugin, operator, position};
 use mockito::Server;
 use std::sync::{Arc, Mutex};
 
@@ -336,14 +336,6 @@ fn validate(yaml: &str) -> (Option<i32>, String, std::path::PathBuf, tempfile::T
     let output = operator(&["validate", file.to_str().unwrap()], &[]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     (output.status.code(), stdout, file, dir)
-}
-
-/// The line and column of the first `needle` in `text`, 1-based.
-fn position(text: &str, needle: &str) -> String {
-    let at = text.find(needle).expect("the needle is in the text");
-    let line = text[..at].matches('\n').count() + 1;
-    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{line}:{col}")
 }
 
 #[test]

@@ -571,6 +571,8 @@ fn no_source_file_names_a_hoster() {
         "reg.ru",
         "yandex",
         "hcloud",
+        "selectel",
+        "infra.mail.ru",
     ];
     let mut stack = vec![repo_file("src")];
     while let Some(dir) = stack.pop() {

@@ -75,7 +75,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The files both packages install, and their modes: config files 0644, the binary 0755.
-provider_files=(billmgr digitalocean hetzner linode regru timeweb vultr yandex)
+provider_files=(billmgr digitalocean hetzner linode openstack regru timeweb vultr yandex)
 conffiles=$(printf '/etc/vps-provider/providers.d/%s.yaml\n' "${provider_files[@]}")
 common_files=$(printf '%s\n' "$conffiles" \
     /usr/bin/vps-provider \

@@ -1,7 +1,8 @@
 //! The README's examples of request bodies and whole-answer extraction are real: each YAML
 //! block of "Adding a provider" between "**Request bodies.**" and "**Session logins.**" is put
 //! into a provider file as order steps (after the testhost's own create step) and must pass
-//! `vps-provider validate`. A README example that drifts from the format fails here.
+//! `vps-provider validate`; so must the menu, login and endpoint examples, each put where it
+//! belongs. A README example that drifts from the format fails here.
 
 mod common;
 
@@ -89,23 +90,28 @@ fn the_readme_paged_list_example_validates() {
     assert_validates(&yaml, &blocks[0]);
 }
 
-#[test]
-fn the_readme_login_and_error_examples_validate() {
-    let blocks = yaml_blocks("**Session logins.**", "**Credentials belong");
-    assert_eq!(
-        blocks.len(),
-        2,
-        "the sections show a login and errors in 200 answers"
-    );
-    let testhost = fixture("providers/testhost.yaml")
+/// The testhost with a `password` secret for a login and `settings` (YAML lines) added.
+fn testhost_logging_in(settings: &str) -> String {
+    fixture("providers/testhost.yaml")
         .replace(
             "  token:\n    env: TESTHOST_TOKEN\n",
             "  token:\n    env: TESTHOST_TOKEN\n  password: {}\n",
         )
         .replace(
             "  image: rocky-9\n",
-            "  image: rocky-9\n  user: admin\n  project: demo\n",
-        );
+            &format!("  image: rocky-9\n{settings}"),
+        )
+}
+
+#[test]
+fn the_readme_login_and_error_examples_validate() {
+    let blocks = yaml_blocks("**Session logins.**", "**Several endpoints.**");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "the sections show a login and errors in 200 answers"
+    );
+    let testhost = testhost_logging_in("  user: admin\n  project: demo\n");
     let api = &testhost[testhost.find("api:\n").unwrap()..testhost.find("configs:").unwrap()];
     for block in blocks {
         let yaml = testhost.replace(api, &block);
@@ -160,4 +166,17 @@ fn the_readme_signing_examples_validate() {
         };
         assert_validates(&yaml, &block);
     }
+}
+
+#[test]
+fn the_readme_endpoints_example_validates() {
+    let blocks = yaml_blocks("**Several endpoints.**", "**The step that buys.**");
+    assert_eq!(blocks.len(), 1, "the section shows an OpenStack-like api");
+    let testhost =
+        testhost_logging_in("  user: app-cred-id\n  auth_url: https://auth.cloud.example.com/v3\n");
+    let api_and_configs =
+        &testhost[testhost.find("api:\n").unwrap()..testhost.find("order:").unwrap()];
+    let yaml = testhost.replace(api_and_configs, &blocks[0]);
+    assert!(yaml.contains("endpoint: compute"), "the example went in");
+    assert_validates(&yaml, &blocks[0]);
 }

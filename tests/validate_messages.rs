@@ -74,7 +74,7 @@ fn a_helper_given_too_few_or_too_many_arguments() {
         ),
         (
             "{{find config.plan \"id\"}}",
-            "`find` takes a list, a field name and a value, and is given 2 arguments here",
+            "`find` takes a list, then field names each with a value, and is given 2 arguments here",
         ),
     ]);
 }

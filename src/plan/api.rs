@@ -27,13 +27,17 @@ pub enum AuthPlan {
     Basic(Text, Text),
 }
 
+/// What `api.login` takes from its answer under its own keys; `login.extract` takes the rest.
+pub const LOGIN_PARTS: [&str; 2] = ["token", "expires"];
+
 /// The login that gets a session token, checked.
 #[derive(Debug)]
 pub struct LoginPlan {
     /// Where `api.login` is written.
     pub at: YamlPath,
     pub request: RequestPlan,
-    /// `token` and, when the file says where, `expires`: the values taken from the answer.
+    /// `token`, when the file says where `expires`, and the values of `login.extract`:
+    /// everything taken from the answer.
     pub extract: Vec<(String, ExtractPlan)>,
     /// How long a token lasts when the answer does not say.
     pub lifetime: Duration,
@@ -51,10 +55,23 @@ pub struct ClockPlan {
     pub extract: Vec<(String, ExtractPlan)>,
 }
 
+/// One of `api.endpoints`, checked.
+#[derive(Debug)]
+pub struct EndpointPlan {
+    pub name: String,
+    pub url: Text,
+    /// Whether the URL names `session`: it is known only after the login (a dry run shows
+    /// `<endpoints.NAME>`).
+    pub uses_session: bool,
+}
+
 /// The API settings, checked.
 #[derive(Debug)]
 pub struct ApiPlan {
-    pub base_url: String,
+    /// `api.base_url`: a URL, or a template over `settings` rendered when the plan is bound.
+    pub base_url: Text,
+    /// `api.endpoints`, compiled only when the plan sends requests.
+    pub endpoints: Vec<EndpointPlan>,
     pub auth: Option<AuthPlan>,
     pub login: Option<LoginPlan>,
     pub clock: Option<ClockPlan>,
@@ -75,9 +92,24 @@ impl Compiler<'_> {
     pub(super) fn api(&mut self, api: &manifest::Api, sends: bool) -> ApiPlan {
         let at = YamlPath::root().key("api");
         let clock_uses = self.clock_uses;
-        if let Err((message, help)) = check_base_url(&api.base_url) {
-            self.problem(&at.key("base_url"), message, help);
+        // A templated URL is checked once it is filled in (when bound, or when used).
+        let urls = std::iter::once((at.key("base_url"), &api.base_url)).chain(
+            api.endpoints
+                .iter()
+                .map(|(name, url)| (at.key("endpoints").key(name), url)),
+        );
+        for (at, url) in urls {
+            if !url.contains("{{")
+                && let Err((message, help)) = check_base_url(url)
+            {
+                self.problem(&at, message, help);
+            }
         }
+        let endpoints = if sends {
+            self.endpoints(&at, api)
+        } else {
+            Vec::new()
+        };
         let auth = api.auth.as_ref().filter(|_| sends).and_then(|auth| {
             let at = at.key("auth");
             let plans: Vec<AuthPlan> = [
@@ -133,7 +165,8 @@ impl Compiler<'_> {
         };
         let clock_everywhere = self.clock_uses > clock_uses;
         ApiPlan {
-            base_url: api.base_url.trim_end_matches('/').to_owned(),
+            base_url: self.text(at.key("base_url"), api.base_url.trim_end_matches('/')),
+            endpoints,
             auth,
             clock: api
                 .clock
@@ -196,7 +229,42 @@ impl Compiler<'_> {
         })
     }
 
-    /// `api.login`: its request, where the token and its expiry are, how long a token lasts.
+    /// `api.endpoints`: templates over `settings` and the session; the login's own request
+    /// cannot go to one that needs the session it is about to get.
+    fn endpoints(&mut self, at: &YamlPath, api: &manifest::Api) -> Vec<EndpointPlan> {
+        let endpoints: Vec<EndpointPlan> = api
+            .endpoints
+            .iter()
+            .map(|(name, url)| EndpointPlan {
+                name: name.clone(),
+                url: self.text(at.key("endpoints").key(name), url.trim_end_matches('/')),
+                uses_session: crate::variables::uses(url).is_some_and(|uses| {
+                    uses.variables
+                        .iter()
+                        .any(|(names, _)| names[0] == "session")
+                }),
+            })
+            .collect();
+        let login_endpoint = api
+            .login
+            .as_ref()
+            .and_then(|login| login.request.endpoint.as_ref());
+        if let Some(name) = login_endpoint
+            && endpoints.iter().any(|e| &e.name == name && e.uses_session)
+        {
+            self.problem(
+                &at.key("login").key("request").key("endpoint"),
+                format!(
+                    "the login goes to endpoint `{name}`, whose URL needs the login's own session"
+                ),
+                "send the login to `api.base_url` or to an endpoint made of settings only",
+            );
+        }
+        endpoints
+    }
+
+    /// `api.login`: its request, where the token and its expiry are, how long a token lasts,
+    /// and the other values kept with the token (`login.extract`, as `session.NAME`).
     pub(super) fn login(&mut self, at: YamlPath, login: &manifest::Login) -> LoginPlan {
         let mut extract = Vec::new();
         let parts = [
@@ -206,6 +274,18 @@ impl Compiler<'_> {
         for (name, part) in parts {
             if let Some(plan) = part.and_then(|part| self.extract(at.key(name), part)) {
                 extract.push((name.to_owned(), plan));
+            }
+        }
+        for (name, part) in &login.extract {
+            let at = at.key("extract").key(name);
+            if LOGIN_PARTS.contains(&name.as_str()) {
+                self.problem(
+                    &at,
+                    format!("`{name}` is the login's own `{name}`"),
+                    format!("give this value another name, or take it with `api.login.{name}`"),
+                );
+            } else if let Some(plan) = self.extract(at, part) {
+                extract.push((name.clone(), plan));
             }
         }
         LoginPlan {

@@ -306,6 +306,12 @@ pub(super) fn declared(manifest: &Manifest) -> Declared {
             .map(|s| names(&mut s.extract.keys()))
             .collect(),
         login: manifest.api.login.is_some(),
+        session: manifest
+            .api
+            .login
+            .as_ref()
+            .map_or_else(BTreeSet::new, |l| names(&mut l.extract.keys())),
+        endpoints: names(&mut manifest.api.endpoints.keys()),
     }
 }
 

@@ -19,6 +19,8 @@ const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 pub struct RequestPlan {
     pub at: YamlPath,
     pub method: Method,
+    /// The name of the `api.endpoints` entry it goes to (`None`: `api.base_url`).
+    pub endpoint: Option<String>,
     pub path: Text,
     pub query: Vec<(String, Text)>,
     pub headers: Vec<(String, Text)>,
@@ -146,8 +148,24 @@ impl ExtractPlan {
 impl Compiler<'_> {
     pub(super) fn request(&mut self, at: YamlPath, request: &manifest::Request) -> RequestPlan {
         let clock_uses = self.clock_uses;
+        if let Some(name) = &request.endpoint
+            && !self.declared.endpoints.contains(name)
+        {
+            let known = self.declared.endpoints.iter().map(String::as_str);
+            let help = if self.declared.endpoints.is_empty() {
+                "declare it under `api.endpoints:` (`NAME: https://...`), or leave `endpoint` out to send to `api.base_url`".to_owned()
+            } else {
+                crate::suggest::help(name, known)
+            };
+            self.problem(
+                &at.key("endpoint"),
+                format!("`{name}` is not one of `api.endpoints`"),
+                help,
+            );
+        }
         let mut plan = RequestPlan {
             method: request.method,
+            endpoint: request.endpoint.clone(),
             path: self.text(at.key("path"), &request.path),
             query: self.pairs(&at.key("query"), &request.query),
             headers: self.pairs(&at.key("headers"), &request.headers),

@@ -16,7 +16,13 @@ use serde_json::{Map, Value};
 /// A plan with this site's secrets and settings.
 pub struct Bound {
     pub plan: Plan,
+    /// The base URL in use: `$VPS_PROVIDER_BASE_URL`, or `api.base_url` filled in.
     pub base_url: String,
+    /// `api.base_url` as the provider file makes it, with this site's settings.
+    pub file_base_url: String,
+    /// The scheme, host and port of `$VPS_PROVIDER_BASE_URL`, which replace those of every
+    /// endpoint of `api.endpoints`.
+    pub origin_override: Option<String>,
     pub secrets: Map<String, Value>,
     pub settings: Map<String, Value>,
     /// Why the provider cannot work here, when it cannot.
@@ -214,11 +220,18 @@ impl Plan {
         } else {
             None
         };
+        let file_base_url = self.filled_base_url(&settings, disabled_because.is_none())?;
+        let base_url_override = site
+            .base_url_override
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_owned());
         Ok(Bound {
-            base_url: site.base_url_override.clone().map_or_else(
-                || self.api.base_url.clone(),
-                |u| u.trim_end_matches('/').to_owned(),
-            ),
+            origin_override: base_url_override
+                .as_deref()
+                .and_then(origin)
+                .map(str::to_owned),
+            base_url: base_url_override.unwrap_or_else(|| file_base_url.clone()),
+            file_base_url,
             plan: self,
             secrets,
             settings,
@@ -228,6 +241,40 @@ impl Plan {
             ssh_port,
         })
     }
+}
+
+impl Plan {
+    /// `api.base_url` filled in with the site's settings, and checked when the provider can
+    /// work here (a disabled one may lack the settings its URL is made of).
+    fn filled_base_url(&self, settings: &Map<String, Value>, check: bool) -> Result<String> {
+        let written = &self.api.base_url;
+        let context = serde_json::json!({ "settings": settings });
+        let url = self
+            .templates
+            .render(&written.template, &context)
+            .map_err(|e| {
+                self.source
+                    .error(&written.at, format!("cannot fill in this template: {e}"))
+            })?;
+        let url = url.trim_end_matches('/').to_owned();
+        if check && let Err((message, help)) = check_base_url(&url) {
+            return Err(self
+                .source
+                .error(
+                    &written.at,
+                    format!("once filled in with the settings, {message}"),
+                )
+                .help(format!("{help}; check the settings this URL is made of")));
+        }
+        Ok(url)
+    }
+}
+
+/// The `scheme://host[:port]` that starts `url`, when it has a scheme.
+pub fn origin(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&url[..url.len() - rest.len() + end])
 }
 
 /// The log's file name from the secrets file's `log=` line: a plain name (an empty value is

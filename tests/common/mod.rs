@@ -60,6 +60,14 @@ pub fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The line and column of the first `needle` in `text`, 1-based, as `validate` reports them.
+pub fn position(text: &str, needle: &str) -> String {
+    let at = text.find(needle).expect("the needle is in the text");
+    let line = text[..at].matches('\n').count() + 1;
+    let col = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
 pub fn fixture(relative: &str) -> String {
     let path = repo_file("tests/fixtures").join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
