@@ -142,9 +142,11 @@ pub struct Entry {
 }
 
 /// The registry of compiled templates, and their texts (for messages that quote the part
-/// of a template that failed).
+/// of a template that failed). The handlebars registry is made with the first template that
+/// needs it: registering the helpers is most of what `help` would spend on templates, and
+/// `help`, like most literal or single-lookup texts, needs none.
 pub struct Templates {
-    registry: Handlebars<'static>,
+    registry: Option<Handlebars<'static>>,
     texts: std::collections::HashMap<String, String>,
 }
 
@@ -154,26 +156,31 @@ impl Default for Templates {
     }
 }
 
+/// A handlebars registry, strict, unescaped, with our helpers.
+fn registry() -> Handlebars<'static> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(handlebars::no_escape);
+    registry.register_helper("password", Box::new(PasswordHelper));
+    for (name, function) in VALUE_HELPERS {
+        registry.register_helper(
+            name,
+            Box::new(ValueHelper {
+                name,
+                function: *function,
+            }),
+        );
+    }
+    for (name, _) in DIGEST_HELPERS {
+        registry.register_helper(name, Box::new(DigestHelper(name)));
+    }
+    registry
+}
+
 impl Templates {
     pub fn new() -> Self {
-        let mut registry = Handlebars::new();
-        registry.set_strict_mode(true);
-        registry.register_escape_fn(handlebars::no_escape);
-        registry.register_helper("password", Box::new(PasswordHelper));
-        for (name, function) in VALUE_HELPERS {
-            registry.register_helper(
-                name,
-                Box::new(ValueHelper {
-                    name,
-                    function: *function,
-                }),
-            );
-        }
-        for (name, _) in DIGEST_HELPERS {
-            registry.register_helper(name, Box::new(DigestHelper(name)));
-        }
         Templates {
-            registry,
+            registry: None,
             texts: Default::default(),
         }
     }
@@ -187,7 +194,10 @@ impl Templates {
             return Ok(Template::Lookup(lookup));
         }
         let name = path.to_string();
-        self.registry.register_template(&name, parse(text)?);
+        let template = parse(text)?;
+        self.registry
+            .get_or_insert_with(registry)
+            .register_template(&name, template);
         self.texts.insert(name.clone(), text.to_owned());
         Ok(Template::Handlebars(name))
     }
@@ -235,6 +245,12 @@ impl Templates {
             Template::Lookup(path) => Ok(text_of(lookup(context, path)?)),
             Template::Handlebars(name) => self
                 .registry
+                .as_ref()
+                .ok_or_else(|| {
+                    format!(
+                        "internal error (a bug in vps-provider): template `{name}` was not compiled"
+                    )
+                })?
                 .render(name, context)
                 .map_err(|e| describe(&e, self.texts.get(name).map_or("", String::as_str))),
         }

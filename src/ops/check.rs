@@ -11,7 +11,7 @@ use serde_json::Value;
 /// Sends the check; returns a line saying what answered.
 pub fn run(name: &str) -> Result<String> {
     let site = Site::from_env(name);
-    let bound = verbs::load(name, &site, Parts::CONFIGS)?;
+    let bound = verbs::load(name, &site, Parts::CHECK)?;
     if let Some(reason) = &bound.disabled_because {
         return Err(Error::new(format!("`{name}` cannot work here: {reason}")));
     }

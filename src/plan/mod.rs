@@ -46,6 +46,8 @@ pub struct Parts {
     pub order: bool,
     /// `order_status` and `cleanup`.
     pub status: bool,
+    /// `api.check`, for the operator's `check`.
+    pub check: bool,
 }
 
 impl Parts {
@@ -54,11 +56,13 @@ impl Parts {
         configs: false,
         order: false,
         status: false,
+        check: false,
     };
     pub const ALL: Parts = Parts {
         configs: true,
         order: true,
         status: true,
+        check: true,
     };
     pub const CONFIGS: Parts = Parts {
         configs: true,
@@ -68,12 +72,24 @@ impl Parts {
     pub const ORDER: Parts = Parts {
         configs: true,
         order: true,
-        status: false,
+        ..Parts::NONE
     };
     pub const STATUS: Parts = Parts {
         status: true,
         ..Parts::NONE
     };
+    /// `check` reads `api.check`, or the plan list when there is none.
+    pub const CHECK: Parts = Parts {
+        configs: true,
+        check: true,
+        ..Parts::NONE
+    };
+
+    /// Whether a run with these parts sends a request: only then are the API section's
+    /// templates and JSONPath compiled (`help` and a written-out menu send none).
+    fn send(self, manifest: &Manifest) -> bool {
+        self.order || self.status || self.check || self.configs && manifest.configs.fetch.is_some()
+    }
 }
 
 /// A provider file, checked, with the [`Parts`] it was loaded for compiled.
@@ -192,7 +208,7 @@ impl Plan {
         };
         c.declarations(name, &manifest);
         let settings = c.settings(&manifest.settings);
-        let api = c.api(&manifest.api, parts != Parts::NONE);
+        let api = c.api(&manifest.api, parts.send(&manifest));
         let configs = parts.configs.then(|| c.configs(&manifest.configs));
         let order = parts.order.then(|| c.order(&manifest.order));
         let order_status = parts.status.then(|| c.status(&manifest.order_status));

@@ -301,7 +301,9 @@ pub fn cases() -> Vec<Case> {
             "a template naming an undeclared secret",
             "{{secrets.token}}",
             "{{secrets.tokn}}",
-            &["configs"],
+            // The first verb that sends a request: a written-out menu sends none and, like
+            // `help`, compiles no API template.
+            &["order", "1"],
             error(&[at, "tokn"]),
         ),
         replaced(
