@@ -33,6 +33,12 @@ fn fixture(name: &str) -> String {
 /// `$VPS_PROVIDER_BASE_URL`: every request goes where the site's `panel_url` says.
 fn site(secrets: &str) -> Plugin {
     let mut plugin = Plugin::shipped("billmgr", "").secrets(secrets);
+    // Without the override a file that named an address of its own would be sent there.
+    let shipped = std::fs::read_to_string(plugin.provider_file()).unwrap();
+    assert!(
+        shipped.contains("\n  base_url: \"{{settings.panel_url}}\"\n"),
+        "the shipped file sends every request to the site's panel_url"
+    );
     plugin
         .env
         .retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
