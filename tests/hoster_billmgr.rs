@@ -219,11 +219,7 @@ fn no_raw_answer(run: &Run) {
 
 #[test]
 fn without_its_panel_url_it_is_disabled_and_a_plain_http_one_is_refused() {
-    let mut server = Server::new();
-    let untouched = [
-        server.mock("GET", Matcher::Any).expect(0).create(),
-        server.mock("POST", Matcher::Any).expect(0).create(),
-    ];
+    // No mock: without an address there is nowhere to send anything.
     let unnamed = site(SECRETS);
     assert_eq!(unnamed.run(&["help"]).ok(), &help_reply("disabled"));
     assert_eq!(unnamed.run(&["configs"]).ok(), &disabled_configs());
@@ -265,7 +261,6 @@ fn without_its_panel_url_it_is_disabled_and_a_plain_http_one_is_refused() {
     }
     // Refused before the order made a task: not even the task folder exists.
     assert!(!plain.state_dir().exists(), "nothing was ordered");
-    untouched.iter().for_each(Mock::assert);
 }
 
 #[test]
