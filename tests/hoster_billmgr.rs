@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 /// The session id in `auth.json`.
 const SESSION: &str = "9f3c2b1a0d8e7f6a5b4c3d2e";
 const PASSWORD: &str = "Acc0unt-Pw-77";
-/// What a site fills in: the login, its password, and the two values that differ per hoster.
+/// What a site fills in besides its panel's address: the login, its password, and the two
+/// values that differ per hoster.
 const SECRETS: &str = "username=client@example.com\npassword=Acc0unt-Pw-77\ndatacenter=1\nostempl=ISPsystem__AlmaLinux-9-amd64\n";
 /// The domain of the new service in the `vds-*` fixtures, replaced by the one the order sent.
 const FIXTURE_DOMAIN: &str = "vps-provider-test.example.com";
@@ -28,23 +29,29 @@ fn fixture(name: &str) -> String {
     common::hoster_fixture("billmgr", name)
 }
 
-/// The shipped file as a site makes it its own: the hoster's panel address (the tests' mock
-/// comes through VPS_PROVIDER_BASE_URL instead) and `status: enabled`, the two edits its
-/// header asks for.
-fn site_yaml() -> String {
-    let shipped = std::fs::read_to_string(repo_file("providers.d/billmgr.yaml")).unwrap();
-    let edited = shipped
-        .replace(
-            "base_url: https://my.hoster.invalid",
-            "base_url: https://my.hoster.example.com",
-        )
-        .replace("\nstatus: disabled\n", "\nstatus: enabled\n");
-    assert_ne!(edited, shipped, "the header's two edits apply");
-    edited
+/// The shipped file as it is, with `secrets` in the site's secrets file and no
+/// `$VPS_PROVIDER_BASE_URL`: every request goes where the site's `panel_url` says.
+fn site(secrets: &str) -> Plugin {
+    let mut plugin = Plugin::shipped("billmgr", "").secrets(secrets);
+    // Without the override a file that named an address of its own would be sent there.
+    let shipped = std::fs::read_to_string(plugin.provider_file()).unwrap();
+    assert!(
+        shipped.contains("\n  base_url: \"{{settings.panel_url}}\"\n"),
+        "the shipped file sends every request to the site's panel_url"
+    );
+    plugin
+        .env
+        .retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
+    plugin
+}
+
+/// The site whose `panel_url` is the mock, with `SECRETS` and then `more`.
+fn site_at(server: &Server, more: &str) -> Plugin {
+    site(&format!("panel_url={}\n{SECRETS}{more}", server.url()))
 }
 
 fn plugin(server: &Server) -> Plugin {
-    Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(SECRETS)
+    site_at(server, "")
 }
 
 /// `func=<func>` with the session, as a GET; not created yet.
@@ -211,16 +218,49 @@ fn no_raw_answer(run: &Run) {
 }
 
 #[test]
-fn as_shipped_it_is_disabled_until_the_site_names_its_hoster() {
-    let mut server = Server::new();
-    let untouched = server.mock("GET", Matcher::Any).expect(0).create();
-    let shipped = Plugin::shipped("billmgr", &server.url()).secrets(SECRETS);
-    assert_eq!(shipped.run(&["help"]).ok(), &help_reply("disabled"));
-    assert_eq!(shipped.run(&["configs"]).ok(), &disabled_configs());
-    let list = operator(&["list"], &shipped.env);
+fn without_its_panel_url_it_is_disabled_and_a_plain_http_one_is_refused() {
+    // No mock: without an address there is nowhere to send anything.
+    let unnamed = site(SECRETS);
+    assert_eq!(unnamed.run(&["help"]).ok(), &help_reply("disabled"));
+    assert_eq!(unnamed.run(&["configs"]).ok(), &disabled_configs());
+    let list = operator(&["list"], &unnamed.env);
     let listed = String::from_utf8_lossy(&list.stdout);
-    assert!(listed.contains("disabled in its provider file"), "{listed}");
-    untouched.assert();
+    assert!(
+        listed.contains("panel_url") && listed.contains("missing"),
+        "{listed}"
+    );
+    assert!(!listed.contains("datacenter"), "{listed}");
+    assert_eq!(
+        site(&format!("panel_url=\n{SECRETS}")).run(&["help"]).ok(),
+        &help_reply("disabled"),
+        "an empty address is unset"
+    );
+
+    // The login's password must not travel in clear: a documentation address, never
+    // contacted, refused before any request with the line of the file it fills in.
+    let shipped = std::fs::read_to_string(repo_file("providers.d/billmgr.yaml")).unwrap();
+    let line = 1 + shipped
+        .lines()
+        .position(|l| l.trim_start().starts_with("base_url:"))
+        .unwrap();
+    let plain = site(&format!(
+        "panel_url=http://billing.hoster.example\n{SECRETS}"
+    ));
+    for verb in [&["configs"][..], &["order", "277"]] {
+        let run = plain.run(verb);
+        assert_error_says(
+            &run,
+            &[
+                &format!("billmgr.yaml:{line}:"),
+                "once filled in with the settings",
+                "plain http",
+                "check the settings this URL is made of",
+            ],
+        );
+        assert!(!run.stdout.contains(PASSWORD), "{}", run.stdout);
+    }
+    // Refused before the order made a task: not even the task folder exists.
+    assert!(!plain.state_dir().exists(), "nothing was ordered");
 }
 
 #[test]
@@ -230,18 +270,44 @@ fn help_follows_the_credentials_and_settings() {
         server.mock("GET", Matcher::Any).expect(0).create(),
         server.mock("POST", Matcher::Any).expect(0).create(),
     ];
-    let site = |secrets: &str| Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(secrets);
+    let panel = format!("panel_url={}\n", server.url());
+    let with = |secrets: &str| site(&format!("{panel}{secrets}"));
 
-    assert_eq!(site("").run(&["help"]).ok(), &help_reply("disabled"));
-    let no_os = site("username=client@example.com\npassword=pw\ndatacenter=1\n");
+    assert_eq!(with("").run(&["help"]).ok(), &help_reply("disabled"));
+    let no_os = with("username=client@example.com\npassword=pw\ndatacenter=1\n");
     assert_eq!(no_os.run(&["help"]).ok(), &help_reply("disabled"));
     assert_error_says(&no_os.run(&["order", "277"]), &["ostempl"]);
-    assert_eq!(site(SECRETS).run(&["help"]).ok(), &help_reply("enabled"));
+    assert_eq!(with(SECRETS).run(&["help"]).ok(), &help_reply("enabled"));
 
-    let mut from_env = site("username=client@example.com\ndatacenter=1\nostempl=x\n");
+    let mut from_env = with("username=client@example.com\ndatacenter=1\nostempl=x\n");
     from_env.env.push(("BILLMGR_PASSWORD".into(), "pw".into()));
     assert_eq!(from_env.run(&["help"]).ok(), &help_reply("enabled"));
     untouched.iter().for_each(Mock::assert);
+}
+
+#[test]
+fn a_panel_under_a_path_is_asked_there() {
+    let mut server = Server::new();
+    let login = server
+        .mock("POST", "/manager/billmgr")
+        .match_body(Matcher::UrlEncoded("func".into(), "auth".into()))
+        .with_body(fixture("auth.json"))
+        .expect(1)
+        .create();
+    let list = server
+        .mock("GET", "/manager/billmgr")
+        .match_query(Matcher::UrlEncoded(
+            "func".into(),
+            "pricelist.export".into(),
+        ))
+        .with_body(fixture("pricelist-one.json"))
+        .expect(1)
+        .create();
+    // As copied from the browser's address bar, with its final slash.
+    let p = site(&format!("panel_url={}/manager/\n{SECRETS}", server.url()));
+    assert_eq!(descrs(&p.run(&["configs"])).len(), 1);
+    login.assert();
+    list.assert();
 }
 
 #[test]
@@ -542,9 +608,10 @@ fn rate_limits_are_retried_on_reads_and_never_on_the_order() {
 #[test]
 fn settings_in_the_secrets_file_change_the_menu_and_the_order() {
     let (mut server, _hoster) = serving("pricelist-many.json");
-    let site = Plugin::new("billmgr", &site_yaml(), &server.url()).secrets(&format!(
-        "{SECRETS}max_price=500\nos_name=AlmaLinux 9\norder_func=vds.order.param\nserver_domain=pool.example.com\nautoprolong=off\n"
-    ));
+    let site = site_at(
+        &server,
+        "max_price=500\nos_name=AlmaLinux 9\norder_func=vds.order.param\nserver_domain=pool.example.com\nautoprolong=off\n",
+    );
     assert_eq!(
         descrs(&site.run(&["configs"])),
         [pair(
