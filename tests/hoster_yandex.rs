@@ -1,7 +1,11 @@
 //! The shipped Yandex Cloud Compute provider file, run through the real binary against a mock
 //! of Yandex Cloud's REST API (answers from `tests/fixtures/hosters/yandex/`, made from the API
-//! reference; see its README). One mock host serves the IAM, Compute and operation paths, as
-//! the file's single `api.base_url` needs until named endpoints exist.
+//! reference; see its README). One mock host serves IAM, Compute and the operations, each
+//! where its own URL in the file sends it: `$VPS_PROVIDER_BASE_URL` is the mock plus a path
+//! (`/compute-host`), which replaces `api.base_url` (Compute) whole but only the scheme, host
+//! and port of the IAM and operation endpoints. So Compute's requests arrive under
+//! `/compute-host`, the others at their endpoint's path, and a request sent to the wrong API
+//! reaches no mock.
 
 mod common;
 
@@ -18,14 +22,20 @@ const IAM: &str = "t1.invented-iam-token.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 const SECRETS: &str =
     "token=y0_oauth-tok\nfolder_id=b1g0invented0folder01\nsubnet_id=e9binvented0subnet001\n";
 const OPERATION: &str = "/operations/fhm0invented0oper0001";
-const INSTANCE: &str = "/compute/v1/instances/fhm0invented0inst0001";
+/// Where the mock serves Compute: `$VPS_PROVIDER_BASE_URL`'s path, then the file's.
+const COMPUTE: &str = "/compute-host/compute/v1";
+
+/// `$VPS_PROVIDER_BASE_URL` for `server`: the mock, with the path that marks Compute.
+fn base_url(server: &ServerGuard) -> String {
+    format!("{}/compute-host", server.url())
+}
 
 fn yandex(name: &str) -> String {
     hoster_fixture("yandex", name)
 }
 
 fn plugin(server: &ServerGuard) -> Plugin {
-    Plugin::shipped("yandex", &server.url()).secrets(SECRETS)
+    Plugin::shipped("yandex", &base_url(server)).secrets(SECRETS)
 }
 
 /// The token exchange, answered with an IAM token valid until 2100; expected `times` times.
@@ -40,6 +50,11 @@ fn iam_login(server: &mut ServerGuard, times: usize) -> Mock {
         .create()
 }
 
+/// A Compute request `method path` (under `/compute/v1`) carrying the IAM token.
+fn compute(server: &mut ServerGuard, method: &str, path: &str) -> Mock {
+    with_iam(server, method, &format!("{COMPUTE}{path}"))
+}
+
 /// A request `method path` carrying the IAM token; not created yet.
 fn with_iam(server: &mut ServerGuard, method: &str, path: &str) -> Mock {
     server
@@ -49,7 +64,7 @@ fn with_iam(server: &mut ServerGuard, method: &str, path: &str) -> Mock {
 
 /// The look-up of the newest AlmaLinux 9 image.
 fn image(server: &mut ServerGuard) -> Mock {
-    with_iam(server, "GET", "/compute/v1/images:latestByFamily")
+    compute(server, "GET", "/images:latestByFamily")
         .match_query(Matcher::AllOf(vec![
             Matcher::UrlEncoded("folderId".into(), "standard-images".into()),
             Matcher::UrlEncoded("family".into(), "almalinux-9".into()),
@@ -72,7 +87,7 @@ fn order_small(server: &mut ServerGuard, plugin: &Plugin, done: &str) -> (String
     let login = iam_login(server, 1);
     image(server);
     let (create, received) = capture_once(
-        with_iam(server, "POST", "/compute/v1/instances"),
+        compute(server, "POST", "/instances"),
         200,
         yandex("create-operation.json"),
     );
@@ -210,7 +225,7 @@ fn a_failed_operation_is_an_error_in_yandexs_words_and_the_machine_is_deleted_on
     let (task_id, _, _) = order_small(&mut server, &plugin, "operation-error.json");
     assert_eq!(plugin.only_task()["stage"], "ordered");
     operation(&mut server, "operation-error.json", 1);
-    let deleted = with_iam(&mut server, "DELETE", INSTANCE)
+    let deleted = compute(&mut server, "DELETE", "/instances/fhm0invented0inst0001")
         .with_body(yandex("delete-operation.json"))
         .expect(1)
         .create();
@@ -236,12 +251,12 @@ fn the_orders_wait_reads_the_operation_again_and_hands_the_task_out_when_it_runs
     let plugin = Plugin::new(
         "yandex",
         &yaml.replace("seconds: 20 }", "seconds: 3 }"),
-        &server.url(),
+        &base_url(&server),
     )
     .secrets(SECRETS);
     iam_login(&mut server, 1);
     image(&mut server);
-    let create = with_iam(&mut server, "POST", "/compute/v1/instances")
+    let create = compute(&mut server, "POST", "/instances")
         .with_body(yandex("create-operation.json"))
         .expect(1)
         .create();
@@ -279,7 +294,7 @@ fn a_refused_oauth_token_is_an_error_and_nothing_is_bought() {
         .expect(1)
         .create();
     let create = server
-        .mock("POST", "/compute/v1/instances")
+        .mock("POST", Matcher::Regex("instances".into()))
         .expect(0)
         .create();
     let run = plugin(&server).run(&["order", "1"]);
@@ -301,7 +316,7 @@ fn a_quota_429_on_create_is_refused_and_never_retried() {
     iam_login(&mut server, 1);
     image(&mut server);
     let create = rate_limited(
-        with_iam(&mut server, "POST", "/compute/v1/instances"),
+        compute(&mut server, "POST", "/instances"),
         &yandex("error-429.json"),
         1,
     );
@@ -319,8 +334,7 @@ fn a_429_on_the_image_look_up_is_retried() {
     let (task_id, _, _) = {
         // Created first, so mockito answers with it only once it has had its one hit.
         let limited = rate_limited(
-            with_iam(&mut server, "GET", "/compute/v1/images:latestByFamily")
-                .match_query(Matcher::Any),
+            compute(&mut server, "GET", "/images:latestByFamily").match_query(Matcher::Any),
             &yandex("error-429.json"),
             1,
         );
@@ -337,7 +351,7 @@ fn yandexs_invalid_argument_and_unknown_operation_reach_the_panel_in_its_words()
     let plugin = plugin(&server);
     iam_login(&mut server, 1);
     image(&mut server);
-    let create = with_iam(&mut server, "POST", "/compute/v1/instances")
+    let create = compute(&mut server, "POST", "/instances")
         .with_status(400)
         .with_body(yandex("error-400.json"))
         .expect(1)
@@ -358,7 +372,7 @@ fn yandexs_invalid_argument_and_unknown_operation_reach_the_panel_in_its_words()
     create.assert();
 
     let mut server = Server::new();
-    let plugin = Plugin::shipped("yandex", &server.url()).secrets(SECRETS);
+    let plugin = Plugin::shipped("yandex", &base_url(&server)).secrets(SECRETS);
     let (task_id, _, _) = order_small(&mut server, &plugin, "operation-done.json");
     with_iam(&mut server, "GET", OPERATION)
         .with_status(404)
@@ -371,4 +385,87 @@ fn yandexs_invalid_argument_and_unknown_operation_reach_the_panel_in_its_words()
         &plugin.run(&["order_status", &task_id]),
         &["Operation fhm0invented0oper0001 not found"],
     );
+}
+
+#[test]
+fn each_request_reaches_its_apis_url_and_no_other() {
+    let mut server = Server::new();
+    // Created first: mockito answers with these only what no other mock matches.
+    let strays = ["GET", "POST", "DELETE", "PUT", "PATCH"]
+        .map(|method| server.mock(method, Matcher::Any).expect(0).create());
+    let plugin = plugin(&server);
+    // `check` logs in at IAM and reads Compute's zones.
+    let check_login = iam_login(&mut server, 1);
+    let zones = compute(&mut server, "GET", "/zones")
+        .with_body(r#"{"zones": []}"#)
+        .expect(1)
+        .create();
+    let check = plugin.operator(&["check", "yandex"]);
+    assert!(check.status.success(), "{check:?}");
+    zones.assert();
+    check_login.assert();
+    // The order: the image and the create at Compute, the wait at the operation endpoint;
+    // then the poll of a failed operation, and the cleanup at Compute.
+    let (task_id, _, _) = order_small(&mut server, &plugin, "operation-error.json");
+    operation(&mut server, "operation-error.json", 1);
+    let deleted = compute(&mut server, "DELETE", "/instances/fhm0invented0inst0001")
+        .with_body(yandex("delete-operation.json"))
+        .expect(1)
+        .create();
+    assert_eq!(
+        plugin.run(&["order_status", &task_id]).ok()["status"],
+        "error"
+    );
+    deleted.assert();
+    for stray in strays {
+        stray.assert();
+    }
+}
+
+#[test]
+fn a_dry_run_without_a_mock_shows_yandexs_three_hosts() {
+    let mut server = Server::new();
+    let plugin = plugin(&server);
+    let (task_id, _, _) = order_small(&mut server, &plugin, "operation-error.json");
+    // The site's own run: no `$VPS_PROVIDER_BASE_URL`, so the file's URLs as written; the dry
+    // run sends nothing (there is no network to send to).
+    let mut env = plugin.env.clone();
+    env.retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
+    let shown = |args: &[&str]| {
+        let output = common::operator(args, &env);
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let order = shown(&["run", "yandex", "order", "1", "--dry-run"]);
+    let poll = shown(&["run", "yandex", "order_status", &task_id, "--dry-run"]);
+    for (text, url) in [
+        (
+            &order,
+            "POST 'https://iam.api.cloud.yandex.net/iam/v1/tokens'",
+        ),
+        (
+            &order,
+            "GET 'https://compute.api.cloud.yandex.net/compute/v1/images:latestByFamily?",
+        ),
+        (
+            &order,
+            "POST 'https://compute.api.cloud.yandex.net/compute/v1/instances'",
+        ),
+        (
+            &order,
+            "GET 'https://operation.api.cloud.yandex.net/operations/<saved.operation_id>'",
+        ),
+        (
+            &poll,
+            "GET 'https://operation.api.cloud.yandex.net/operations/fhm0invented0oper0001'",
+        ),
+        (
+            &poll,
+            "DELETE 'https://compute.api.cloud.yandex.net/compute/v1/instances/fhm0invented0inst0001'",
+        ),
+    ] {
+        assert!(text.contains(url), "{url} in:\n{text}");
+    }
+    assert!(!format!("{order}{poll}").contains(OAUTH));
+    assert!(!format!("{order}{poll}").contains(IAM));
 }
