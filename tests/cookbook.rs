@@ -29,6 +29,7 @@ const CONVERSATIONS: &[&str] = &[
     "example-rpc",
     "example-map",
     "example-cloudinit",
+    "example-signed",
 ];
 
 /// One complete provider file of the cookbook: its name (the file's, without `.yaml`) and text.
@@ -723,4 +724,223 @@ fn example_cloudinit_sends_the_password_base64_encoded_in_user_data() {
     for mock in [create, show] {
         mock.assert();
     }
+}
+
+// --- signed requests --------------------------------------------------------------------------
+
+const SIGNED_APP_KEY: &str = "app-key-7d1e42";
+const SIGNED_APP_SECRET: &str = "app-secret-Q9zX4wK2";
+const SIGNED_CONSUMER_KEY: &str = "consumer-key-M2pL8kT5";
+const SIGNED_INSTANCE: &str = "inst-5c2e9a";
+/// The hoster's clock runs an hour ahead of this machine's: only a signature made with the
+/// time `api.clock` reads passes.
+const SIGNED_HOSTER_AHEAD: u64 = 3600;
+
+/// The hoster's time now, as its `GET /auth/time` says it.
+fn signed_hoster_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + SIGNED_HOSTER_AHEAD
+}
+
+fn request_header(request: &mockito::Request, name: &str) -> String {
+    request
+        .header(name)
+        .first()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Whether `request` carries the signature the cookbook documents, recomputed here: `$1$` and
+/// the SHA-1 hex of secret, consumer key, method, full URL (`origin` + path and query), body
+/// and timestamp joined by `+`, with a timestamp within half a minute of the hoster's clock.
+fn signed_by_the_formula(origin: &str, request: &mockito::Request) -> bool {
+    let timestamp = request_header(request, "x-ovh-timestamp");
+    let url = format!("{origin}{}", request.path_and_query());
+    let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
+    let text = [
+        SIGNED_APP_SECRET,
+        SIGNED_CONSUMER_KEY,
+        request.method(),
+        &url,
+        &body,
+        &timestamp,
+    ]
+    .join("+");
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let on_time = timestamp
+        .parse::<u64>()
+        .is_ok_and(|t| t.abs_diff(signed_hoster_time()) < 30);
+    request_header(request, "x-ovh-application") == SIGNED_APP_KEY
+        && request_header(request, "x-ovh-consumer") == SIGNED_CONSUMER_KEY
+        && request_header(request, "x-ovh-signature") == format!("$1${hex}")
+        && on_time
+}
+
+/// The signing hoster's clock, which must be asked unsigned (no key goes to it).
+fn signing_clock(server: &mut Server) -> mockito::Mock {
+    server
+        .mock("GET", "/1.0/auth/time")
+        .match_request(|r| {
+            ["x-ovh-application", "x-ovh-consumer", "x-ovh-signature"]
+                .iter()
+                .all(|h| !r.has_header(*h))
+        })
+        .with_body_from_request(|_| signed_hoster_time().to_string().into_bytes())
+        .create()
+}
+
+/// The signing hoster's `Invalid signature` to any `method` request whose signature does not
+/// check out (the clock's aside).
+fn signature_refused(server: &mut Server, method: &str) -> mockito::Mock {
+    let origin = server.url();
+    server
+        .mock(method, Matcher::Any)
+        .match_request(move |r| r.path() != "/1.0/auth/time" && !signed_by_the_formula(&origin, r))
+        .with_status(400)
+        .with_body(r#"{"errorCode":"INVALID_SIGNATURE","httpCode":"400 Bad Request","message":"Invalid signature"}"#)
+        .create()
+}
+
+/// A mock of `method path` that answers only correctly signed requests; not created yet.
+fn signed(server: &mut Server, method: &str, path: &str) -> mockito::Mock {
+    let origin = server.url();
+    server
+        .mock(method, path)
+        .match_query(Matcher::Any)
+        .match_request(move |r| signed_by_the_formula(&origin, r))
+}
+
+/// The signed example, its base URL's `/1.0` kept on the mock, with the site's keys and
+/// `app_secret` as the secret it signs with.
+fn signed_plugin(server: &Server, app_secret: &str) -> Plugin {
+    Plugin::new(
+        "example-signed",
+        &example("example-signed"),
+        &format!("{}/1.0", server.url()),
+    )
+    .secrets(&format!(
+        "app_key={SIGNED_APP_KEY}\napp_secret={app_secret}\nconsumer_key={SIGNED_CONSUMER_KEY}\n\
+         project=p-42\nimage=img-rocky-9\n"
+    ))
+}
+
+const SIGNED_FLAVORS: &str = r#"[
+  {"id": "f-b2-7", "name": "b2-7", "region": "GRA11", "vcpus": 2, "ram": 7000, "disk": 50, "osType": "linux", "available": true},
+  {"id": "f-b2-15", "name": "b2-15", "region": "GRA11", "vcpus": 4, "ram": 15000, "disk": 100, "osType": "linux", "available": true},
+  {"id": "f-b2-30", "name": "b2-30", "region": "GRA11", "vcpus": 8, "ram": 30000, "disk": 200, "osType": "linux", "available": false},
+  {"id": "f-d2-2", "name": "d2-2", "region": "GRA11", "vcpus": 1, "ram": 2000, "disk": 25, "osType": "linux", "available": true},
+  {"id": "f-win-b2-7", "name": "win-b2-7", "region": "GRA11", "vcpus": 2, "ram": 7000, "disk": 50, "osType": "windows", "available": true}
+]"#;
+
+#[test]
+fn example_signed_signs_every_request_with_the_hosters_clock_over_url_and_body() {
+    let mut server = Server::new();
+    let clock = signing_clock(&mut server);
+    let refused = [
+        signature_refused(&mut server, "GET"),
+        signature_refused(&mut server, "POST"),
+    ];
+    let flavors = signed(&mut server, "GET", "/1.0/cloud/project/p-42/flavor")
+        .match_query(Matcher::Exact("region=GRA11".into()))
+        .with_body(SIGNED_FLAVORS)
+        .expect(1)
+        .create();
+    let (create, created) = capture_once(
+        signed(&mut server, "POST", "/1.0/cloud/project/p-42/instance"),
+        200,
+        format!(r#"{{"id": "{SIGNED_INSTANCE}", "status": "BUILD", "ipAddresses": []}}"#),
+    );
+    let show = signed(
+        &mut server,
+        "GET",
+        &format!("/1.0/cloud/project/p-42/instance/{SIGNED_INSTANCE}"),
+    )
+    .with_body(
+        r#"{"id": "inst-5c2e9a", "status": "ACTIVE", "ipAddresses": [
+          {"ip": "10.0.0.5", "type": "private", "version": 4},
+          {"ip": "2001:db8::60", "type": "public", "version": 6},
+          {"ip": "203.0.113.60", "type": "public", "version": 4}
+        ]}"#,
+    )
+    .expect(1)
+    .create();
+    let plugin = signed_plugin(&server, SIGNED_APP_SECRET);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "b2-7",
+                "Bitrix-env, Rocky Linux 9, b2-7: 2 vCPU, 7000 MB RAM, 50 GB SSD, GRA11",
+            ),
+            (
+                "b2-15",
+                "Bitrix-env, Rocky Linux 9, b2-15: 4 vCPU, 15000 MB RAM, 100 GB SSD, GRA11",
+            ),
+        ],
+        "b2-7",
+        "203.0.113.60",
+    );
+    assert_generated(&password);
+    // The purchase's body, which its signature covered byte for byte.
+    let body = received_json(&created);
+    assert_eq!(body["name"], server_name(&plugin));
+    assert_eq!(body["flavorId"], "f-b2-7");
+    assert_eq!(body["imageId"], "img-rocky-9");
+    assert_eq!(body["region"], "GRA11");
+    assert_sets_root_password(body["userData"].as_str().unwrap(), &password);
+    // One clock read per run that sends anything: configs, order, order_status.
+    clock.expect(3).assert();
+    for refusal in refused {
+        refusal.expect(0).assert();
+    }
+    for mock in [flavors, create, show] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn example_signed_with_a_wrong_secret_is_refused_in_the_hosters_words_and_buys_nothing() {
+    let mut server = Server::new();
+    signing_clock(&mut server);
+    let refused_read = signature_refused(&mut server, "GET");
+    let refused_purchase = signature_refused(&mut server, "POST");
+    let flavors = signed(&mut server, "GET", "/1.0/cloud/project/p-42/flavor")
+        .with_body(SIGNED_FLAVORS)
+        .expect(0)
+        .create();
+    let create = signed(&mut server, "POST", "/1.0/cloud/project/p-42/instance")
+        .expect(0)
+        .create();
+    let wrong = "not-the-app-secret-1";
+    let plugin = signed_plugin(&server, wrong);
+    let configs = plugin.run(&["configs"]);
+    let message = configs.error_message();
+    assert!(
+        message.contains("400") && message.contains("Invalid signature"),
+        "{message}"
+    );
+    let ordered = plugin.run(&["order", "b2-7"]);
+    assert!(
+        ordered.error_message().contains("Invalid signature"),
+        "{}",
+        ordered.stdout
+    );
+    for run in [&configs, &ordered] {
+        for secret in [wrong, SIGNED_CONSUMER_KEY, SIGNED_APP_KEY] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} in {run:?}"
+            );
+        }
+    }
+    // Both runs asked for the menu, signed wrong; nothing reached the purchase.
+    refused_read.expect(2).assert();
+    refused_purchase.expect(0).assert();
+    flavors.assert();
+    create.assert();
 }
