@@ -342,17 +342,31 @@ fn keystone_plugin(server: &Server) -> Plugin {
         "example-keystone",
         server,
         &format!(
-            "password={KEYSTONE_PASSWORD}\nuser=admin\nproject=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
+            "password={KEYSTONE_PASSWORD}\nauth_url=https://identity.cloud.example/v3\nuser=admin\n\
+             project=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
         ),
     )
 }
 
-#[test]
-fn example_keystone_logs_in_once_and_sends_the_header_token() {
-    let mut server = Server::new();
-    // One login for the whole conversation: the token is kept between runs until it expires.
-    let login = server
-        .mock("POST", "/identity/v3/auth/tokens")
+/// Keystone's answer: the token's expiry and a service catalog whose compute URLs differ in
+/// their paths too (`$VPS_PROVIDER_BASE_URL` moves only their scheme, host and port to the
+/// mock), so the mock tells which one the file picked.
+const KEYSTONE_ANSWER: &str = r#"{"token": {
+  "expires_at": "2999-12-31T23:59:59.000000Z", "methods": ["password"],
+  "catalog": [
+    {"type": "identity", "name": "keystone", "endpoints": [
+      {"interface": "public", "region_id": "RegionOne", "url": "https://identity.cloud.example/v3"}]},
+    {"type": "compute", "name": "nova", "endpoints": [
+      {"interface": "internal", "region_id": "RegionOne", "url": "http://nova-internal.cloud.example:8774/internal/v2.1"},
+      {"interface": "public", "region_id": "RegionTwo", "url": "https://compute.two.cloud.example/two/v2.1"},
+      {"interface": "public", "region_id": "RegionOne", "url": "https://compute.cloud.example/v2.1"}]}
+  ]}}"#;
+
+/// The password login, under the identity URL's path (`/v3` of `auth_url`, replaced whole by
+/// the mock's address), answered with [`KEYSTONE_ANSWER`]; not created yet.
+fn keystone_login(server: &mut Server) -> mockito::Mock {
+    server
+        .mock("POST", "/auth/tokens")
         .match_body(Matcher::PartialJson(json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "domain": {"name": "Default"}, "password": KEYSTONE_PASSWORD}}},
@@ -361,17 +375,21 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
         .with_status(201)
         .with_header("X-Subject-Token", KEYSTONE_TOKEN)
         .with_header("Content-Type", "application/json")
-        .with_body(
-            r#"{"token": {"expires_at": "2999-12-31T23:59:59.000000Z", "methods": ["password"]}}"#,
-        )
-        .expect(1)
-        .create();
+        .with_body(KEYSTONE_ANSWER)
+}
+
+#[test]
+fn example_keystone_logs_in_once_and_finds_nova_in_the_catalog() {
+    let mut server = Server::new();
+    // One login for the whole conversation: the token and the catalog are kept between runs.
+    let login = keystone_login(&mut server).expect(1).create();
+    // Nova, at the path of the catalog's public RegionOne URL only.
     let nova = |server: &mut Server, method: &str, path: &str| {
         server
-            .mock(method, path)
+            .mock(method, format!("/v2.1{path}").as_str())
             .match_header("X-Auth-Token", KEYSTONE_TOKEN)
     };
-    let flavors = nova(&mut server, "GET", "/compute/v2.1/flavors/detail")
+    let flavors = nova(&mut server, "GET", "/flavors/detail")
         .with_body(
             r#"{"flavors": [
               {"id": "0", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1},
@@ -382,14 +400,14 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
         .expect(1)
         .create();
     let (create, received) = capture_once(
-        nova(&mut server, "POST", "/compute/v2.1/servers"),
+        nova(&mut server, "POST", "/servers"),
         202,
         r#"{"server": {"id": "9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11", "links": []}}"#.into(),
     );
     let show = nova(
         &mut server,
         "GET",
-        "/compute/v2.1/servers/9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11",
+        "/servers/9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11",
     )
     .with_body(
         r#"{"server": {"status": "ACTIVE", "addresses": {"public": [
@@ -398,12 +416,22 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
     )
     .expect(1)
     .create();
+    let elsewhere = server
+        .mock("GET", Matcher::Regex("^/(internal|two)/".into()))
+        .expect(0)
+        .create();
     let plugin = keystone_plugin(&server);
     let password = converse(
         &plugin,
         &[
-            ("2", "Bitrix-env, m1.small: 1 vCPU, 2 GB RAM, 20 GB disk"),
-            ("3", "Bitrix-env, m1.medium: 2 vCPU, 4 GB RAM, 40 GB disk"),
+            (
+                "2",
+                "Bitrix-env, m1.small: 1 vCPU, 2 GB RAM, 20 GB disk, RegionOne",
+            ),
+            (
+                "3",
+                "Bitrix-env, m1.medium: 2 vCPU, 4 GB RAM, 40 GB disk, RegionOne",
+            ),
         ],
         "3",
         "203.0.113.20",
@@ -419,16 +447,68 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
             "adminPass": password,
         }})
     );
-    for mock in [login, flavors, create, show] {
+    for mock in [login, flavors, create, show, elsewhere] {
         mock.assert();
     }
+}
+
+#[test]
+fn example_keystone_takes_the_region_setting_from_the_catalog_and_names_a_missing_one() {
+    let mut server = Server::new();
+    keystone_login(&mut server).create();
+    let two = server
+        .mock("GET", "/two/v2.1/flavors/detail")
+        .match_header("X-Auth-Token", KEYSTONE_TOKEN)
+        .with_body(r#"{"flavors": [{"id": "7", "name": "m2.large", "vcpus": 4, "ram": 8192, "disk": 80}]}"#)
+        .expect(1)
+        .create();
+    let plugin = keystone_plugin(&server);
+    let settings = std::fs::read_to_string(plugin.secrets_path()).unwrap();
+    let plugin = plugin.secrets(&format!("{settings}region=RegionTwo\n"));
+    assert_eq!(
+        enabled_descrs(&plugin.run(&["configs"])),
+        [pair(
+            "7",
+            "Bitrix-env, m2.large: 4 vCPU, 8 GB RAM, 80 GB disk, RegionTwo"
+        )]
+    );
+    two.assert();
+
+    // A region with no public compute URL: the endpoint is named, nothing is bought.
+    let plugin = plugin.secrets(&format!("{settings}region=RegionThree\n"));
+    let nothing_bought = server.mock("POST", "/two/v2.1/servers").expect(0).create();
+    let message = plugin.run(&["order", "7"]).error_message().to_owned();
+    assert!(message.contains("endpoint `compute`"), "{message}");
+    nothing_bought.assert();
+}
+
+#[test]
+fn example_keystone_dry_run_shows_the_login_and_the_compute_endpoint_to_be_found() {
+    let mut server = Server::new();
+    let nothing = server.mock("GET", Matcher::Any).expect(0).create();
+    let no_login = server.mock("POST", Matcher::Any).expect(0).create();
+    let plugin = keystone_plugin(&server);
+    let dry = plugin.operator(&["run", "example-keystone", "configs", "--dry-run"]);
+    let shown = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        shown.contains(&format!("-X POST '{}/auth/tokens'", server.url())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("<endpoints.compute>/flavors/detail"),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEYSTONE_PASSWORD), "{shown}");
+    nothing.assert();
+    no_login.assert();
 }
 
 #[test]
 fn example_keystone_reports_a_refused_login_in_keystones_words() {
     let mut server = Server::new();
     let login = server
-        .mock("POST", "/identity/v3/auth/tokens")
+        .mock("POST", "/auth/tokens")
         .with_status(401)
         .with_header("Content-Type", "application/json")
         .with_body(r#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#)
