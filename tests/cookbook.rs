@@ -30,6 +30,7 @@ const CONVERSATIONS: &[&str] = &[
     "example-map",
     "example-cloudinit",
     "example-signed",
+    "example-priced",
 ];
 
 /// One complete provider file of the cookbook: its name (the file's, without `.yaml`) and text.
@@ -1023,4 +1024,126 @@ fn example_signed_with_a_wrong_secret_is_refused_in_the_hosters_words_and_buys_n
     refused_purchase.expect(0).assert();
     flavors.assert();
     create.assert();
+}
+
+// --- a map-keyed, Link-paged API priced by a second endpoint -------------------------------------
+
+/// One authenticated GET of `path` on the priced hoster, whose query matches `query`, answered
+/// once with `body`; not created yet.
+fn priced_read(server: &mut Server, path: &str, query: Matcher, body: &str) -> mockito::Mock {
+    authed(server, "GET", path)
+        .match_query(query)
+        .with_body(body)
+        .expect(1)
+}
+
+#[test]
+fn example_priced_joins_two_link_pages_of_entries_with_billing_prices_and_waits_for_the_action() {
+    let mut server = Server::new();
+    // Page 1 links to page 2 on the hoster's real host (the file's base URL): the run follows
+    // it on the base URL in use, the mock.
+    let first_page = priced_read(
+        &mut server,
+        "/server_types",
+        Matcher::Exact("per_page=50".into()),
+        r#"{"server_types": {
+          "cx12": {"id": 12, "cores": 1, "memory_gb": 2, "disk_gb": 20},
+          "cx22": {"id": 22, "cores": 2, "memory_gb": 4, "disk_gb": 40},
+          "cx32": {"id": 32, "cores": 4, "memory_gb": 8, "disk_gb": 80}
+        }}"#,
+    )
+    .with_header(
+        "link",
+        "<https://api.compute.example/v1/server_types?per_page=50&page=2>; rel=\"next\", \
+         <https://api.compute.example/v1/server_types?per_page=50&page=2>; rel=\"last\"",
+    )
+    .create();
+    let second_page = priced_read(
+        &mut server,
+        "/server_types",
+        Matcher::AllOf(vec![
+            Matcher::UrlEncoded("per_page".into(), "50".into()),
+            Matcher::UrlEncoded("page".into(), "2".into()),
+        ]),
+        r#"{"server_types": {
+          "cx42": {"id": 42, "cores": 8, "memory_gb": 16, "disk_gb": 160},
+          "cx52": {"id": 52, "cores": 16, "memory_gb": 32, "disk_gb": 320},
+          "ccx13": {"id": 113, "cores": 2, "memory_gb": 8, "disk_gb": 80}
+        }}"#,
+    )
+    .with_header(
+        "link",
+        "<https://api.compute.example/v1/server_types?per_page=50&page=1>; rel=\"prev\"",
+    )
+    .create();
+    // The billing API's prices, under its own path (`/v2` of `api.endpoints.billing`): cx12 is
+    // too small, cx52 too dear, ccx13 has no price in this location.
+    let prices = priced_read(
+        &mut server,
+        "/v2/prices",
+        Matcher::Exact("location=fsn1".into()),
+        r#"{"prices": [
+          {"server_type": "cx12", "monthly": 3.29},
+          {"server_type": "cx22", "monthly": 4.51},
+          {"server_type": "cx32", "monthly": 7.2},
+          {"server_type": "cx42", "monthly": 17.49},
+          {"server_type": "cx52", "monthly": 45}
+        ]}"#,
+    )
+    .create();
+    let (create, created) = capture_once(
+        json_post(&mut server, "/servers", json!({"server_type": "cx32"})),
+        201,
+        r#"{"server": {"id": 7001, "status": "initializing"}, "action": {"id": 9001, "status": "running"}}"#
+            .into(),
+    );
+    // The action is running on the first read and done on the second: the order reads it
+    // until it says `success`, and not after.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let action = authed(&mut server, "GET", "/actions/9001")
+        .with_body_from_request(move |_| {
+            let status = match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => "running",
+                _ => "success",
+            };
+            format!(r#"{{"action": {{"id": 9001, "status": "{status}"}}}}"#).into_bytes()
+        })
+        .expect(2)
+        .create();
+    let show = get_once(
+        &mut server,
+        "/servers/7001",
+        200,
+        r#"{"server": {"status": "running", "public_net": {"ipv4": {"ip": "203.0.113.70"}}}}"#,
+    );
+    let plugin = plugin("example-priced", &server, SECRETS);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "22",
+                "Bitrix-env, Rocky Linux 9, cx22: 2 vCPU, 4 GB RAM, 40 GB SSD, 4.51 EUR/month, fsn1",
+            ),
+            (
+                "32",
+                "Bitrix-env, Rocky Linux 9, cx32: 4 vCPU, 8 GB RAM, 80 GB SSD, 7.20 EUR/month, fsn1",
+            ),
+            (
+                "42",
+                "Bitrix-env, Rocky Linux 9, cx42: 8 vCPU, 16 GB RAM, 160 GB SSD, 17.49 EUR/month, fsn1",
+            ),
+        ],
+        "32",
+        "203.0.113.70",
+    );
+    assert_generated(&password);
+    let body = received_json(&created);
+    assert_eq!(body["name"], server_name(&plugin));
+    assert_eq!(body["location"], "fsn1");
+    assert_eq!(body["image"], "rocky-9");
+    assert_sets_root_password(body["user_data"].as_str().unwrap(), &password);
+    assert_eq!(plugin.only_task()["hoster_id"], "7001");
+    for mock in [first_page, second_page, prices, create, action, show] {
+        mock.assert();
+    }
 }
