@@ -819,47 +819,18 @@ const SIGNED_HOSTER_AHEAD: u64 = 3600;
 
 /// The hoster's time now, as its `GET /auth/time` says it.
 fn signed_hoster_time() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + SIGNED_HOSTER_AHEAD
+    unix_now() + SIGNED_HOSTER_AHEAD
 }
 
-fn request_header(request: &mockito::Request, name: &str) -> String {
-    request
-        .header(name)
-        .first()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Whether `request` carries the signature the cookbook documents, recomputed here: `$1$` and
-/// the SHA-1 hex of secret, consumer key, method, full URL (`origin` + path and query), body
-/// and timestamp joined by `+`, with a timestamp within half a minute of the hoster's clock.
+/// Whether `request` carries the signature the cookbook documents, recomputed from its
+/// formula, with a timestamp within half a minute of the hoster's clock.
 fn signed_by_the_formula(origin: &str, request: &mockito::Request) -> bool {
-    let timestamp = request_header(request, "x-ovh-timestamp");
-    let url = format!("{origin}{}", request.path_and_query());
-    let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
-    let text = [
-        SIGNED_APP_SECRET,
-        SIGNED_CONSUMER_KEY,
-        request.method(),
-        &url,
-        &body,
-        &timestamp,
-    ]
-    .join("+");
-    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let on_time = timestamp
-        .parse::<u64>()
-        .is_ok_and(|t| t.abs_diff(signed_hoster_time()) < 30);
-    request_header(request, "x-ovh-application") == SIGNED_APP_KEY
-        && request_header(request, "x-ovh-consumer") == SIGNED_CONSUMER_KEY
-        && request_header(request, "x-ovh-signature") == format!("$1${hex}")
-        && on_time
+    let keys = SigningKeys {
+        app_key: SIGNED_APP_KEY,
+        app_secret: SIGNED_APP_SECRET,
+        consumer_key: SIGNED_CONSUMER_KEY,
+    };
+    ovh_signed(request, origin, &keys, signed_hoster_time(), 30)
 }
 
 /// The signing hoster's clock, which must be asked unsigned (no key goes to it).
