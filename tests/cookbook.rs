@@ -29,6 +29,8 @@ const CONVERSATIONS: &[&str] = &[
     "example-rpc",
     "example-map",
     "example-cloudinit",
+    "example-signed",
+    "example-priced",
 ];
 
 /// One complete provider file of the cookbook: its name (the file's, without `.yaml`) and text.
@@ -341,17 +343,31 @@ fn keystone_plugin(server: &Server) -> Plugin {
         "example-keystone",
         server,
         &format!(
-            "password={KEYSTONE_PASSWORD}\nuser=admin\nproject=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
+            "password={KEYSTONE_PASSWORD}\nauth_url=https://identity.cloud.example/v3\nuser=admin\n\
+             project=bitrix\nimage=img-rocky-9\nnetwork=net-public\n"
         ),
     )
 }
 
-#[test]
-fn example_keystone_logs_in_once_and_sends_the_header_token() {
-    let mut server = Server::new();
-    // One login for the whole conversation: the token is kept between runs until it expires.
-    let login = server
-        .mock("POST", "/identity/v3/auth/tokens")
+/// Keystone's answer: the token's expiry and a service catalog whose compute URLs differ in
+/// their paths too (`$VPS_PROVIDER_BASE_URL` moves only their scheme, host and port to the
+/// mock), so the mock tells which one the file picked.
+const KEYSTONE_ANSWER: &str = r#"{"token": {
+  "expires_at": "2999-12-31T23:59:59.000000Z", "methods": ["password"],
+  "catalog": [
+    {"type": "identity", "name": "keystone", "endpoints": [
+      {"interface": "public", "region_id": "RegionOne", "url": "https://identity.cloud.example/v3"}]},
+    {"type": "compute", "name": "nova", "endpoints": [
+      {"interface": "internal", "region_id": "RegionOne", "url": "http://nova-internal.cloud.example:8774/internal/v2.1"},
+      {"interface": "public", "region_id": "RegionTwo", "url": "https://compute.two.cloud.example/two/v2.1"},
+      {"interface": "public", "region_id": "RegionOne", "url": "https://compute.cloud.example/v2.1"}]}
+  ]}}"#;
+
+/// The password login, under the identity URL's path (`/v3` of `auth_url`, replaced whole by
+/// the mock's address), answered with [`KEYSTONE_ANSWER`]; not created yet.
+fn keystone_login(server: &mut Server) -> mockito::Mock {
+    server
+        .mock("POST", "/auth/tokens")
         .match_body(Matcher::PartialJson(json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "domain": {"name": "Default"}, "password": KEYSTONE_PASSWORD}}},
@@ -360,17 +376,21 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
         .with_status(201)
         .with_header("X-Subject-Token", KEYSTONE_TOKEN)
         .with_header("Content-Type", "application/json")
-        .with_body(
-            r#"{"token": {"expires_at": "2999-12-31T23:59:59.000000Z", "methods": ["password"]}}"#,
-        )
-        .expect(1)
-        .create();
+        .with_body(KEYSTONE_ANSWER)
+}
+
+#[test]
+fn example_keystone_logs_in_once_and_finds_nova_in_the_catalog() {
+    let mut server = Server::new();
+    // One login for the whole conversation: the token and the catalog are kept between runs.
+    let login = keystone_login(&mut server).expect(1).create();
+    // Nova, at the path of the catalog's public RegionOne URL only.
     let nova = |server: &mut Server, method: &str, path: &str| {
         server
-            .mock(method, path)
+            .mock(method, format!("/v2.1{path}").as_str())
             .match_header("X-Auth-Token", KEYSTONE_TOKEN)
     };
-    let flavors = nova(&mut server, "GET", "/compute/v2.1/flavors/detail")
+    let flavors = nova(&mut server, "GET", "/flavors/detail")
         .with_body(
             r#"{"flavors": [
               {"id": "0", "name": "m1.tiny", "vcpus": 1, "ram": 512, "disk": 1},
@@ -381,14 +401,14 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
         .expect(1)
         .create();
     let (create, received) = capture_once(
-        nova(&mut server, "POST", "/compute/v2.1/servers"),
+        nova(&mut server, "POST", "/servers"),
         202,
         r#"{"server": {"id": "9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11", "links": []}}"#.into(),
     );
     let show = nova(
         &mut server,
         "GET",
-        "/compute/v2.1/servers/9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11",
+        "/servers/9c6b3f1e-5d1a-4c2b-9a57-3c8e2f0d4b11",
     )
     .with_body(
         r#"{"server": {"status": "ACTIVE", "addresses": {"public": [
@@ -397,12 +417,22 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
     )
     .expect(1)
     .create();
+    let elsewhere = server
+        .mock("GET", Matcher::Regex("^/(internal|two)/".into()))
+        .expect(0)
+        .create();
     let plugin = keystone_plugin(&server);
     let password = converse(
         &plugin,
         &[
-            ("2", "Bitrix-env, m1.small: 1 vCPU, 2 GB RAM, 20 GB disk"),
-            ("3", "Bitrix-env, m1.medium: 2 vCPU, 4 GB RAM, 40 GB disk"),
+            (
+                "2",
+                "Bitrix-env, m1.small: 1 vCPU, 2 GB RAM, 20 GB disk, RegionOne",
+            ),
+            (
+                "3",
+                "Bitrix-env, m1.medium: 2 vCPU, 4 GB RAM, 40 GB disk, RegionOne",
+            ),
         ],
         "3",
         "203.0.113.20",
@@ -418,16 +448,68 @@ fn example_keystone_logs_in_once_and_sends_the_header_token() {
             "adminPass": password,
         }})
     );
-    for mock in [login, flavors, create, show] {
+    for mock in [login, flavors, create, show, elsewhere] {
         mock.assert();
     }
+}
+
+#[test]
+fn example_keystone_takes_the_region_setting_from_the_catalog_and_names_a_missing_one() {
+    let mut server = Server::new();
+    keystone_login(&mut server).create();
+    let two = server
+        .mock("GET", "/two/v2.1/flavors/detail")
+        .match_header("X-Auth-Token", KEYSTONE_TOKEN)
+        .with_body(r#"{"flavors": [{"id": "7", "name": "m2.large", "vcpus": 4, "ram": 8192, "disk": 80}]}"#)
+        .expect(1)
+        .create();
+    let plugin = keystone_plugin(&server);
+    let settings = std::fs::read_to_string(plugin.secrets_path()).unwrap();
+    let plugin = plugin.secrets(&format!("{settings}region=RegionTwo\n"));
+    assert_eq!(
+        enabled_descrs(&plugin.run(&["configs"])),
+        [pair(
+            "7",
+            "Bitrix-env, m2.large: 4 vCPU, 8 GB RAM, 80 GB disk, RegionTwo"
+        )]
+    );
+    two.assert();
+
+    // A region with no public compute URL: the endpoint is named, nothing is bought.
+    let plugin = plugin.secrets(&format!("{settings}region=RegionThree\n"));
+    let nothing_bought = server.mock("POST", "/two/v2.1/servers").expect(0).create();
+    let message = plugin.run(&["order", "7"]).error_message().to_owned();
+    assert!(message.contains("endpoint `compute`"), "{message}");
+    nothing_bought.assert();
+}
+
+#[test]
+fn example_keystone_dry_run_shows_the_login_and_the_compute_endpoint_to_be_found() {
+    let mut server = Server::new();
+    let nothing = server.mock("GET", Matcher::Any).expect(0).create();
+    let no_login = server.mock("POST", Matcher::Any).expect(0).create();
+    let plugin = keystone_plugin(&server);
+    let dry = plugin.operator(&["run", "example-keystone", "configs", "--dry-run"]);
+    let shown = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(dry.status.success(), "{dry:?}");
+    assert!(
+        shown.contains(&format!("-X POST '{}/auth/tokens'", server.url())),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("<endpoints.compute>/flavors/detail"),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEYSTONE_PASSWORD), "{shown}");
+    nothing.assert();
+    no_login.assert();
 }
 
 #[test]
 fn example_keystone_reports_a_refused_login_in_keystones_words() {
     let mut server = Server::new();
     let login = server
-        .mock("POST", "/identity/v3/auth/tokens")
+        .mock("POST", "/auth/tokens")
         .with_status(401)
         .with_header("Content-Type", "application/json")
         .with_body(r#"{"error": {"code": 401, "message": "The request you have made requires authentication.", "title": "Unauthorized"}}"#)
@@ -721,6 +803,318 @@ fn example_cloudinit_sends_the_password_base64_encoded_in_user_data() {
     assert_sets_root_password(&document, &password);
     assert!(document.contains("PermitRootLogin yes\n"), "{document}");
     for mock in [create, show] {
+        mock.assert();
+    }
+}
+
+// --- signed requests --------------------------------------------------------------------------
+
+const SIGNED_APP_KEY: &str = "app-key-7d1e42";
+const SIGNED_APP_SECRET: &str = "app-secret-Q9zX4wK2";
+const SIGNED_CONSUMER_KEY: &str = "consumer-key-M2pL8kT5";
+const SIGNED_INSTANCE: &str = "inst-5c2e9a";
+/// The hoster's clock runs an hour ahead of this machine's: only a signature made with the
+/// time `api.clock` reads passes.
+const SIGNED_HOSTER_AHEAD: u64 = 3600;
+
+/// The hoster's time now, as its `GET /auth/time` says it.
+fn signed_hoster_time() -> u64 {
+    unix_now() + SIGNED_HOSTER_AHEAD
+}
+
+/// Whether `request` carries the signature the cookbook documents, recomputed from its
+/// formula, with a timestamp within half a minute of the hoster's clock.
+fn signed_by_the_formula(origin: &str, request: &mockito::Request) -> bool {
+    let keys = SigningKeys {
+        app_key: SIGNED_APP_KEY,
+        app_secret: SIGNED_APP_SECRET,
+        consumer_key: SIGNED_CONSUMER_KEY,
+    };
+    ovh_signed(request, origin, &keys, signed_hoster_time(), 30)
+}
+
+/// The signing hoster's clock, which must be asked unsigned (no key goes to it).
+fn signing_clock(server: &mut Server) -> mockito::Mock {
+    server
+        .mock("GET", "/1.0/auth/time")
+        .match_request(|r| {
+            ["x-ovh-application", "x-ovh-consumer", "x-ovh-signature"]
+                .iter()
+                .all(|h| !r.has_header(*h))
+        })
+        .with_body_from_request(|_| signed_hoster_time().to_string().into_bytes())
+        .create()
+}
+
+/// The signing hoster's `Invalid signature` to any `method` request whose signature does not
+/// check out (the clock's aside).
+fn signature_refused(server: &mut Server, method: &str) -> mockito::Mock {
+    let origin = server.url();
+    server
+        .mock(method, Matcher::Any)
+        .match_request(move |r| r.path() != "/1.0/auth/time" && !signed_by_the_formula(&origin, r))
+        .with_status(400)
+        .with_body(r#"{"errorCode":"INVALID_SIGNATURE","httpCode":"400 Bad Request","message":"Invalid signature"}"#)
+        .create()
+}
+
+/// A mock of `method path` that answers only correctly signed requests; not created yet.
+fn signed(server: &mut Server, method: &str, path: &str) -> mockito::Mock {
+    let origin = server.url();
+    server
+        .mock(method, path)
+        .match_query(Matcher::Any)
+        .match_request(move |r| signed_by_the_formula(&origin, r))
+}
+
+/// The signed example, its base URL's `/1.0` kept on the mock, with the site's keys and
+/// `app_secret` as the secret it signs with.
+fn signed_plugin(server: &Server, app_secret: &str) -> Plugin {
+    Plugin::new(
+        "example-signed",
+        &example("example-signed"),
+        &format!("{}/1.0", server.url()),
+    )
+    .secrets(&format!(
+        "app_key={SIGNED_APP_KEY}\napp_secret={app_secret}\nconsumer_key={SIGNED_CONSUMER_KEY}\n\
+         project=p-42\nimage=img-rocky-9\n"
+    ))
+}
+
+const SIGNED_FLAVORS: &str = r#"[
+  {"id": "f-b2-7", "name": "b2-7", "region": "GRA11", "vcpus": 2, "ram": 7000, "disk": 50, "osType": "linux", "available": true},
+  {"id": "f-b2-15", "name": "b2-15", "region": "GRA11", "vcpus": 4, "ram": 15000, "disk": 100, "osType": "linux", "available": true},
+  {"id": "f-b2-30", "name": "b2-30", "region": "GRA11", "vcpus": 8, "ram": 30000, "disk": 200, "osType": "linux", "available": false},
+  {"id": "f-d2-2", "name": "d2-2", "region": "GRA11", "vcpus": 1, "ram": 2000, "disk": 25, "osType": "linux", "available": true},
+  {"id": "f-win-b2-7", "name": "win-b2-7", "region": "GRA11", "vcpus": 2, "ram": 7000, "disk": 50, "osType": "windows", "available": true}
+]"#;
+
+#[test]
+fn example_signed_signs_every_request_with_the_hosters_clock_over_url_and_body() {
+    let mut server = Server::new();
+    let clock = signing_clock(&mut server);
+    let refused = [
+        signature_refused(&mut server, "GET"),
+        signature_refused(&mut server, "POST"),
+    ];
+    let flavors = signed(&mut server, "GET", "/1.0/cloud/project/p-42/flavor")
+        .match_query(Matcher::Exact("region=GRA11".into()))
+        .with_body(SIGNED_FLAVORS)
+        .expect(1)
+        .create();
+    let (create, created) = capture_once(
+        signed(&mut server, "POST", "/1.0/cloud/project/p-42/instance"),
+        200,
+        format!(r#"{{"id": "{SIGNED_INSTANCE}", "status": "BUILD", "ipAddresses": []}}"#),
+    );
+    let show = signed(
+        &mut server,
+        "GET",
+        &format!("/1.0/cloud/project/p-42/instance/{SIGNED_INSTANCE}"),
+    )
+    .with_body(
+        r#"{"id": "inst-5c2e9a", "status": "ACTIVE", "ipAddresses": [
+          {"ip": "10.0.0.5", "type": "private", "version": 4},
+          {"ip": "2001:db8::60", "type": "public", "version": 6},
+          {"ip": "203.0.113.60", "type": "public", "version": 4}
+        ]}"#,
+    )
+    .expect(1)
+    .create();
+    let plugin = signed_plugin(&server, SIGNED_APP_SECRET);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "b2-7",
+                "Bitrix-env, Rocky Linux 9, b2-7: 2 vCPU, 7000 MB RAM, 50 GB SSD, GRA11",
+            ),
+            (
+                "b2-15",
+                "Bitrix-env, Rocky Linux 9, b2-15: 4 vCPU, 15000 MB RAM, 100 GB SSD, GRA11",
+            ),
+        ],
+        "b2-7",
+        "203.0.113.60",
+    );
+    assert_generated(&password);
+    // The purchase's body, which its signature covered byte for byte.
+    let body = received_json(&created);
+    assert_eq!(body["name"], server_name(&plugin));
+    assert_eq!(body["flavorId"], "f-b2-7");
+    assert_eq!(body["imageId"], "img-rocky-9");
+    assert_eq!(body["region"], "GRA11");
+    assert_sets_root_password(body["userData"].as_str().unwrap(), &password);
+    // One clock read per run that sends anything: configs, order, order_status.
+    clock.expect(3).assert();
+    for refusal in refused {
+        refusal.expect(0).assert();
+    }
+    for mock in [flavors, create, show] {
+        mock.assert();
+    }
+}
+
+#[test]
+fn example_signed_with_a_wrong_secret_is_refused_in_the_hosters_words_and_buys_nothing() {
+    let mut server = Server::new();
+    signing_clock(&mut server);
+    let refused_read = signature_refused(&mut server, "GET");
+    let refused_purchase = signature_refused(&mut server, "POST");
+    let flavors = signed(&mut server, "GET", "/1.0/cloud/project/p-42/flavor")
+        .with_body(SIGNED_FLAVORS)
+        .expect(0)
+        .create();
+    let create = signed(&mut server, "POST", "/1.0/cloud/project/p-42/instance")
+        .expect(0)
+        .create();
+    let wrong = "not-the-app-secret-1";
+    let plugin = signed_plugin(&server, wrong);
+    let configs = plugin.run(&["configs"]);
+    let message = configs.error_message();
+    assert!(
+        message.contains("400") && message.contains("Invalid signature"),
+        "{message}"
+    );
+    let ordered = plugin.run(&["order", "b2-7"]);
+    assert!(
+        ordered.error_message().contains("Invalid signature"),
+        "{}",
+        ordered.stdout
+    );
+    for run in [&configs, &ordered] {
+        for secret in [wrong, SIGNED_CONSUMER_KEY, SIGNED_APP_KEY] {
+            assert!(
+                !run.stdout.contains(secret) && !run.stderr.contains(secret),
+                "{secret} in {run:?}"
+            );
+        }
+    }
+    // Both runs asked for the menu, signed wrong; nothing reached the purchase.
+    refused_read.expect(2).assert();
+    refused_purchase.expect(0).assert();
+    flavors.assert();
+    create.assert();
+}
+
+// --- a map-keyed, Link-paged API priced by a second endpoint -------------------------------------
+
+/// One authenticated GET of `path` on the priced hoster, whose query matches `query`, answered
+/// once with `body`; not created yet.
+fn priced_read(server: &mut Server, path: &str, query: Matcher, body: &str) -> mockito::Mock {
+    authed(server, "GET", path)
+        .match_query(query)
+        .with_body(body)
+        .expect(1)
+}
+
+#[test]
+fn example_priced_joins_two_link_pages_of_entries_with_billing_prices_and_waits_for_the_action() {
+    let mut server = Server::new();
+    // Page 1 links to page 2 on the hoster's real host (the file's base URL): the run follows
+    // it on the base URL in use, the mock.
+    let first_page = priced_read(
+        &mut server,
+        "/server_types",
+        Matcher::Exact("per_page=50".into()),
+        r#"{"server_types": {
+          "cx12": {"id": 12, "cores": 1, "memory_gb": 2, "disk_gb": 20},
+          "cx22": {"id": 22, "cores": 2, "memory_gb": 4, "disk_gb": 40},
+          "cx32": {"id": 32, "cores": 4, "memory_gb": 8, "disk_gb": 80}
+        }}"#,
+    )
+    .with_header(
+        "link",
+        "<https://api.compute.example/v1/server_types?per_page=50&page=2>; rel=\"next\", \
+         <https://api.compute.example/v1/server_types?per_page=50&page=2>; rel=\"last\"",
+    )
+    .create();
+    let second_page = priced_read(
+        &mut server,
+        "/server_types",
+        Matcher::AllOf(vec![
+            Matcher::UrlEncoded("per_page".into(), "50".into()),
+            Matcher::UrlEncoded("page".into(), "2".into()),
+        ]),
+        r#"{"server_types": {
+          "cx42": {"id": 42, "cores": 8, "memory_gb": 16, "disk_gb": 160},
+          "cx52": {"id": 52, "cores": 16, "memory_gb": 32, "disk_gb": 320},
+          "ccx13": {"id": 113, "cores": 2, "memory_gb": 8, "disk_gb": 80}
+        }}"#,
+    )
+    .with_header(
+        "link",
+        "<https://api.compute.example/v1/server_types?per_page=50&page=1>; rel=\"prev\"",
+    )
+    .create();
+    // The billing API's prices, under its own path (`/v2` of `api.endpoints.billing`): cx12 is
+    // too small, cx52 too dear, ccx13 has no price in this location.
+    let prices = priced_read(
+        &mut server,
+        "/v2/prices",
+        Matcher::Exact("location=fsn1".into()),
+        r#"{"prices": [
+          {"server_type": "cx12", "monthly": 3.29},
+          {"server_type": "cx22", "monthly": 4.51},
+          {"server_type": "cx32", "monthly": 7.2},
+          {"server_type": "cx42", "monthly": 17.49},
+          {"server_type": "cx52", "monthly": 45}
+        ]}"#,
+    )
+    .create();
+    let (create, created) = capture_once(
+        json_post(&mut server, "/servers", json!({"server_type": "cx32"})),
+        201,
+        r#"{"server": {"id": 7001, "status": "initializing"}, "action": {"id": 9001, "status": "running"}}"#
+            .into(),
+    );
+    // The action is running on the first read and done on the second: the order reads it
+    // until it says `success`, and not after.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let action = authed(&mut server, "GET", "/actions/9001")
+        .with_body_from_request(move |_| {
+            let status = match seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => "running",
+                _ => "success",
+            };
+            format!(r#"{{"action": {{"id": 9001, "status": "{status}"}}}}"#).into_bytes()
+        })
+        .expect(2)
+        .create();
+    let show = get_once(
+        &mut server,
+        "/servers/7001",
+        200,
+        r#"{"server": {"status": "running", "public_net": {"ipv4": {"ip": "203.0.113.70"}}}}"#,
+    );
+    let plugin = plugin("example-priced", &server, SECRETS);
+    let password = converse(
+        &plugin,
+        &[
+            (
+                "22",
+                "Bitrix-env, Rocky Linux 9, cx22: 2 vCPU, 4 GB RAM, 40 GB SSD, 4.51 EUR/month, fsn1",
+            ),
+            (
+                "32",
+                "Bitrix-env, Rocky Linux 9, cx32: 4 vCPU, 8 GB RAM, 80 GB SSD, 7.20 EUR/month, fsn1",
+            ),
+            (
+                "42",
+                "Bitrix-env, Rocky Linux 9, cx42: 8 vCPU, 16 GB RAM, 160 GB SSD, 17.49 EUR/month, fsn1",
+            ),
+        ],
+        "32",
+        "203.0.113.70",
+    );
+    assert_generated(&password);
+    let body = received_json(&created);
+    assert_eq!(body["name"], server_name(&plugin));
+    assert_eq!(body["location"], "fsn1");
+    assert_eq!(body["image"], "rocky-9");
+    assert_sets_root_password(body["user_data"].as_str().unwrap(), &password);
+    assert_eq!(plugin.only_task()["hoster_id"], "7001");
+    for mock in [first_page, second_page, prices, create, action, show] {
         mock.assert();
     }
 }

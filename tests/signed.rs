@@ -20,10 +20,7 @@ const CONSUMER_KEY: &str = "ovh-consumer-key-M2pL8k";
 const HOSTER_AHEAD: i64 = 3600;
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    unix_now() as i64
 }
 
 fn ovh_yaml() -> String {
@@ -83,39 +80,15 @@ fn ovh(server: &mockito::Server, app_secret: &str) -> Plugin {
     ))
 }
 
-fn header(request: &mockito::Request, name: &str) -> String {
-    request
-        .header(name)
-        .first()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Whether `request` carries OVHcloud's signature, recomputed here from the documented
-/// formula, with a timestamp within a minute of the hoster's clock.
+/// Whether `request` carries OVHcloud's signature, recomputed from the documented formula,
+/// with a timestamp within a minute of the hoster's clock.
 fn ovh_signed(base: &str, request: &mockito::Request) -> bool {
-    let timestamp = header(request, "x-ovh-timestamp");
-    let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
-    let url = format!("{base}{}", request.path_and_query());
-    let signed = [
-        APP_SECRET,
-        CONSUMER_KEY,
-        request.method(),
-        &url,
-        &body,
-        &timestamp,
-    ]
-    .join("+");
-    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, signed.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    let on_time = timestamp
-        .parse::<i64>()
-        .is_ok_and(|t| (t - (now() + HOSTER_AHEAD)).abs() < 60);
-    header(request, "x-ovh-application") == APP_KEY
-        && header(request, "x-ovh-consumer") == CONSUMER_KEY
-        && header(request, "x-ovh-signature") == format!("$1${hex}")
-        && on_time
+    let keys = SigningKeys {
+        app_key: APP_KEY,
+        app_secret: APP_SECRET,
+        consumer_key: CONSUMER_KEY,
+    };
+    common::ovh_signed(request, base, &keys, (now() + HOSTER_AHEAD) as u64, 60)
 }
 
 const INVALID_SIGNATURE: &str = r#"{"errorCode":"INVALID_SIGNATURE","httpCode":"400 Bad Request","message":"Invalid signature"}"#;
@@ -350,7 +323,7 @@ order_status:
 
 /// Whether `request` carries Exoscale's signature, recomputed from the documented message.
 fn exo_signed(request: &mockito::Request) -> bool {
-    let auth = header(request, "authorization");
+    let auth = header_text(request, "authorization");
     let Some(fields) = auth.strip_prefix("EXO2-HMAC-SHA256 ") else {
         return false;
     };

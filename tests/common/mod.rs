@@ -755,3 +755,64 @@ pub fn power_on_fails(server: &mut mockito::Server) -> mockito::Mock {
         .expect(1)
         .create()
 }
+
+/// The text of `request`'s header `name` (empty when it is absent or not text), as a mock of
+/// a signing hoster reads it.
+pub fn header_text(request: &mockito::Request, name: &str) -> String {
+    request
+        .header(name)
+        .first()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The keys a mock of an OVHcloud-style signing hoster expects.
+pub struct SigningKeys<'a> {
+    pub app_key: &'a str,
+    pub app_secret: &'a str,
+    pub consumer_key: &'a str,
+}
+
+/// Whether `request` carries OVHcloud's documented signature
+/// (tests/fixtures/hosters/ovhcloud/README.md), recomputed here independently of the binary:
+/// `$1$` and the SHA-1 hex of the application secret, consumer key, method, full URL
+/// (`origin` + path and query), body and timestamp joined by `+`, with the keys' headers and a
+/// timestamp within `leeway` seconds of `hoster_now`.
+pub fn ovh_signed(
+    request: &mockito::Request,
+    origin: &str,
+    keys: &SigningKeys,
+    hoster_now: u64,
+    leeway: u64,
+) -> bool {
+    let timestamp = header_text(request, "x-ovh-timestamp");
+    let url = format!("{origin}{}", request.path_and_query());
+    let body = request.utf8_lossy_body().unwrap_or_default().into_owned();
+    let text = [
+        keys.app_secret,
+        keys.consumer_key,
+        request.method(),
+        &url,
+        &body,
+        &timestamp,
+    ]
+    .join("+");
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let on_time = timestamp
+        .parse::<u64>()
+        .is_ok_and(|t| t.abs_diff(hoster_now) < leeway);
+    header_text(request, "x-ovh-application") == keys.app_key
+        && header_text(request, "x-ovh-consumer") == keys.consumer_key
+        && header_text(request, "x-ovh-signature") == format!("$1${hex}")
+        && on_time
+}
+
+/// This machine's time, in unix seconds (a mock's clock is made from it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
