@@ -112,9 +112,23 @@ impl<W: Write> Observer for DryRun<W> {
 
     fn request(&mut self, request: &Outgoing) {
         self.shown.set(self.shown.get() + 1);
-        let mut shown = request.clone();
-        shown.url = placeholders_decoded(&shown.url);
-        let _ = writeln!(self.out, "{}", redact::clean(&curl(&shown)));
+        // Secrets are hidden in each part as it was sent, before anything rewrites it: shell
+        // quoting (`'` → `'\''`) or decoded placeholders would make a secret match none of
+        // its registered forms.
+        let shown = Outgoing {
+            method: request.method,
+            url: placeholders_decoded(&redact::clean(&request.url)),
+            headers: request
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone(), redact::clean(value)))
+                .collect(),
+            body: request
+                .body
+                .as_ref()
+                .map(|body| redact::clean(&String::from_utf8_lossy(body)).into_bytes()),
+        };
+        let _ = writeln!(self.out, "{}", curl(&shown));
     }
 
     fn answer(&mut self, _: &Outgoing, answer: &Answer) {

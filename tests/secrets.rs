@@ -459,6 +459,32 @@ fn an_auth_value_is_hidden_whatever_it_is_made_of() {
 }
 
 #[test]
+fn a_secret_the_shell_quoting_or_the_placeholders_would_change_is_hidden_in_dry_runs() {
+    // A `'` becomes `'\''` in a curl line, and `%3C...%3E` is shown as `<...>`: a secret must be
+    // hidden before either, in a header and in a body.
+    let yaml = fixture("providers/testhost.yaml")
+        .replace(
+            "          image: \"{{settings.image}}\"\n",
+            "          image: \"{{settings.image}}\"\n          key: \"{{secrets.token}}\"\n",
+        )
+        .replace(
+            "  base_url: ",
+            "  headers: { X-Key: \"{{secrets.token}}\" }\n  base_url: ",
+        );
+    for token in ["Tok'en-123456-quoted", "Tok<abc>+Secret99"] {
+        let plugin = Plugin::new("testhost", &yaml, "http://127.0.0.1:9")
+            .secrets(&format!("token=\"{token}\"\n"));
+        let dry = plugin.operator(&["run", "testhost", "order", "1", "--dry-run"]);
+        let stdout = String::from_utf8_lossy(&dry.stdout);
+        assert!(stdout.contains("Authorization: Bearer ***"), "{stdout}");
+        assert!(stdout.contains("X-Key: ***"), "{stdout}");
+        for part in ["en-123456", "Secret99", "abc"] {
+            assert!(!stdout.contains(part), "{part} in {stdout}");
+        }
+    }
+}
+
+#[test]
 fn a_credential_written_in_the_provider_file_is_refused_with_its_place() {
     let literal = "LiteralBearer-0815";
     for (auth, key) in [
