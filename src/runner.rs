@@ -323,7 +323,11 @@ impl<'a> Runner<'a> {
             .filter(|_| !renew)
             .and_then(|cache| cache.get(bound.plan.api.deadline));
         let (token, values) = match kept {
-            Some(kept) => kept,
+            // Hidden by the rule a fresh login's answer is, not only by the names kept.
+            Some((token, values)) => {
+                hide_secret_values(&bound.plan, &login.extract, &values);
+                (token, values)
+            }
             None => match self.log_in(login, &outgoing)? {
                 Some((token, values, expires)) => {
                     if let Some(cache) = &cache {
@@ -860,13 +864,7 @@ impl<'a> Runner<'a> {
                 .collect(),
             None => Map::new(),
         };
-        for (name, from) in extract {
-            let secret =
-                plan.is_secret_value(name) || from.header().is_some_and(plan::looks_secret);
-            if let Some(value) = extracted.get(name).filter(|_| secret) {
-                redact::register(&text_of(value));
-            }
-        }
+        hide_secret_values(plan, extract, &extracted);
         if let Some(observer) = &mut self.observer {
             observer.answer(outgoing, &answer);
         }
@@ -1194,6 +1192,22 @@ fn describe_body(body: &[u8]) -> String {
             format!("`{cut}…`")
         } else {
             format!("`{cut}`")
+        }
+    }
+}
+
+/// Registers for redaction the values of `extracted` that are secret: those `server_password`
+/// is made of, those whose names say so (`root_pass`, `api_token`...), and those read from a
+/// header whose name says so (`X-Subject-Token`).
+fn hide_secret_values(
+    plan: &plan::Plan,
+    extract: &[(String, ExtractPlan)],
+    extracted: &Map<String, Value>,
+) {
+    for (name, from) in extract {
+        let secret = plan.is_secret_value(name) || from.header().is_some_and(plan::looks_secret);
+        if let Some(value) = extracted.get(name).filter(|_| secret) {
+            redact::register(&text_of(value));
         }
     }
 }
