@@ -948,7 +948,7 @@ impl<'a> Runner<'a> {
                 .map(|(name, _)| (name.clone(), Value::String(format!("<{root}{name}>"))))
                 .collect()
         };
-        let outgoing = match self.build(&step.request, context) {
+        let mut outgoing = match self.build(&step.request, context) {
             Ok(outgoing) => outgoing,
             Err(error) if self.is_dry_run() => {
                 self.note(&format!(
@@ -981,6 +981,11 @@ impl<'a> Runner<'a> {
                             });
                         }
                         std::thread::sleep(repeat.every);
+                        // Built again for the next attempt: a token renewed meanwhile and a
+                        // signature over the clock must be the ones of that request.
+                        outgoing = self
+                            .build(&step.request, context)
+                            .map_err(CallError::NotBuilt)?;
                     }
                     _ => return Ok(extracted),
                 },

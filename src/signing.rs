@@ -223,7 +223,9 @@ pub fn request_view(method: &str, url: &str, body: Option<&[u8]>) -> Value {
 /// The unix time in the hoster's clock answer: seconds (a number or a text of digits), an
 /// RFC 3339 time, or an HTTP date (a `Date` header).
 pub fn hoster_time(value: &Value) -> Option<i64> {
-    match value {
+    // Years 1970 to 9999 only: a hostile number then cannot overflow the offset arithmetic.
+    const LAST: i64 = 253_402_300_799;
+    let time = match value {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(text) => {
             let text = text.trim();
@@ -233,12 +235,27 @@ pub fn hoster_time(value: &Value) -> Option<i64> {
                 .or_else(|| Some(chrono::DateTime::parse_from_rfc2822(text).ok()?.timestamp()))
         }
         _ => None,
-    }
+    }?;
+    (0..=LAST).contains(&time).then_some(time)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hosters_time_out_of_range_is_no_time() {
+        assert_eq!(hoster_time(&json!(1_767_225_600)), Some(1_767_225_600));
+        assert_eq!(hoster_time(&json!("1767225600")), Some(1_767_225_600));
+        for hostile in [
+            json!(i64::MIN),
+            json!(-1),
+            json!(1e300),
+            json!("99999999999999"),
+        ] {
+            assert_eq!(hoster_time(&hostile), None, "{hostile}");
+        }
+    }
 
     #[test]
     fn digests_match_published_test_vectors() {

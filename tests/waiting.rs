@@ -116,6 +116,65 @@ fn task_file(plugin: &Plugin, task_id: &str) -> Value {
 }
 
 #[test]
+fn a_wait_sends_each_attempt_with_the_token_renewed_during_it() {
+    // The session ends while the order waits: the read is renewed and resent once, and the
+    // attempts after it carry the new token too (not the one the step was first built with).
+    let yaml = provider(ORDER_WAIT, CLEANUP_WAIT, 30)
+        .replace(
+            "  auth: { bearer: \"{{secrets.token}}\" }\n",
+            "  login:\n    request: { method: POST, path: /v2/login, json: { key: \"{{secrets.token}}\" } }\n    token: $.token\n  auth: { bearer: \"{{session.token}}\" }\n",
+        );
+    assert!(yaml.contains("/v2/login"), "the login went into the file");
+    let mut server = Server::new();
+    let logins = Arc::new(AtomicUsize::new(0));
+    let counted = logins.clone();
+    let _login = server
+        .mock("POST", "/v2/login")
+        .with_body_from_request(move |_| {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            format!(r#"{{"token": "session-token-{n}"}}"#).into_bytes()
+        })
+        .create();
+    let bought = server
+        .mock("POST", "/v2/droplets")
+        .match_header("authorization", "Bearer session-token-1")
+        .with_status(202)
+        .with_body(hoster_fixture("digitalocean", "create.json"))
+        .expect(1)
+        .create();
+    let ended = server
+        .mock("GET", "/v2/actions/2345678901")
+        .match_header("authorization", "Bearer session-token-1")
+        .with_status(401)
+        .with_body(r#"{"id": "unauthorized", "message": "Unable to authenticate you"}"#)
+        .expect(1)
+        .create();
+    let reads = Arc::new(AtomicUsize::new(0));
+    let seen = reads.clone();
+    let renewed = server
+        .mock("GET", "/v2/actions/2345678901")
+        .match_header("authorization", "Bearer session-token-2")
+        .with_body_from_request(move |_| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            action(if n == 0 { "in-progress" } else { "completed" }).into_bytes()
+        })
+        .expect(2)
+        .create();
+    let plugin = Plugin::new("waiter", &yaml, &server.url()).secrets("token=api-key-123456\n");
+    let task_id = common::task_id(&plugin.run(&["order", "1"]));
+    bought.assert();
+    ended.assert();
+    renewed.assert();
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        2,
+        "the renewed read, then one more attempt"
+    );
+    assert_eq!(logins.load(Ordering::SeqCst), 2);
+    assert_eq!(task_file(&plugin, &task_id)["saved"]["action"], "completed");
+}
+
+#[test]
 fn an_order_waits_for_its_create_action_and_sends_the_purchase_once() {
     let mut server = Server::new();
     let bought = create(&mut server);
