@@ -472,6 +472,14 @@ impl<'a> Runner<'a> {
         for (name, value) in self.auth_headers(&context)? {
             set_header(&mut again.headers, &name, value);
         }
+        // A signature in `api.headers` is over this URL and this clock reading, not the first.
+        // (A request's own signing headers see its step's values, which are not here: they
+        // keep their first rendering.)
+        let plan = &self.bound.plan;
+        for (name, text) in plan.api.headers.iter().filter(|(_, t)| t.signs) {
+            let value = self.render_header(text, &context)?;
+            set_header(&mut again.headers, name, value);
+        }
         Ok(again)
     }
 

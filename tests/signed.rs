@@ -129,6 +129,62 @@ fn ovh_clock(server: &mut mockito::Server) -> mockito::Mock {
 }
 
 #[test]
+fn every_page_of_a_signed_list_is_signed_over_its_own_url() {
+    // The plan list in two pages linked by a `Link` header: the second page's signature must
+    // be over the second page's URL, not a copy of the first page's.
+    let yaml = ovh_yaml().replace(
+        "    items: \"$[?@.available == true]\"\n",
+        "    pages: { link: next }\n    items: \"$[?@.available == true]\"\n",
+    );
+    assert!(yaml.contains("link: next"), "the paging went into the file");
+    let mut server = mockito::Server::new();
+    let _clock = ovh_clock(&mut server).expect(1).create();
+    let base = server.url();
+    let path = "/1.0/cloud/project/p-42/flavor";
+    let signed = |base: String| move |r: &mockito::Request| ovh_signed(&base, r);
+    let first = server
+        .mock("GET", path)
+        .match_query(Matcher::Exact("region=GRA11".into()))
+        .match_request(signed(base.clone()))
+        .with_header(
+            "Link",
+            &format!("<{base}{path}?region=GRA11&page=2>; rel=\"next\""),
+        )
+        .with_body(hoster_fixture("ovhcloud", "flavors.json"))
+        .expect(1)
+        .create();
+    let second = server
+        .mock("GET", path)
+        .match_query(Matcher::Exact("region=GRA11&page=2".into()))
+        .match_request(signed(base.clone()))
+        .with_body(
+            json!([{"id": "flavor-d2-4", "name": "d2-4", "vcpus": 2, "ram": 4000, "available": true}])
+                .to_string(),
+        )
+        .expect(1)
+        .create();
+    let _refused = server
+        .mock("GET", path)
+        .match_query(Matcher::Any)
+        .with_status(400)
+        .with_body(INVALID_SIGNATURE)
+        .create();
+    let plugin = Plugin::new("ovhcloud", &yaml, &format!("{base}/1.0")).secrets(&format!(
+        "app_key={APP_KEY}\napp_secret={APP_SECRET}\nconsumer_key={CONSUMER_KEY}\n"
+    ));
+    let configs = plugin.run(&["configs"]);
+    assert_eq!(
+        configs.ok()["configurations"],
+        json!([
+            {"id": "b2-7", "descr": "2 vCPU, 7000 MB RAM"},
+            {"id": "d2-4", "descr": "2 vCPU, 4000 MB RAM"}
+        ])
+    );
+    first.assert();
+    second.assert();
+}
+
+#[test]
 fn an_ovhcloud_order_is_signed_with_the_hosters_clock_over_the_url_and_the_body() {
     let mut server = mockito::Server::new();
     // Three runs (configs, order, order_status): the clock is read once in each.
