@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Plugin, operator, position};
+use common::{Plugin, operator, position, validate_yaml};
 use mockito::Server;
 use std::sync::{Arc, Mutex};
 
@@ -330,12 +330,13 @@ fn a_token_from_a_secret_looking_header_is_hidden_in_traces() {
 
 /// `vps-provider validate` on `yaml`: its exit code and report.
 fn validate(yaml: &str) -> (Option<i32>, String, std::path::PathBuf, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bodies.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    (output.status.code(), stdout, file, dir)
+    let validation = validate_yaml("bodies.yaml", yaml);
+    (
+        validation.code,
+        validation.stdout,
+        validation.file,
+        validation.dir,
+    )
 }
 
 #[test]

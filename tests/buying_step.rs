@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Plugin, operator};
+use common::{Plugin, validate_yaml};
 use mockito::Server;
 
 /// A hoster that wants a session from `POST /login` before `POST /servers` buys; `buys` is
@@ -121,13 +121,8 @@ fn the_marked_step_buys_after_the_login() {
 
 /// `vps-provider validate` on `yaml`: whether it failed, and its report.
 fn validate(yaml: &str) -> (bool, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("session.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    let report = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    (!output.status.success(), report)
+    let validation = validate_yaml("session.yaml", yaml);
+    (validation.code != Some(0), validation.report())
 }
 
 /// `file:line:col` of the `nth` (0-based) `needle` in `yaml`.

@@ -302,14 +302,8 @@ fn a_dry_run_shows_the_login_and_the_endpoint_it_would_find() {
 
 /// `vps-provider validate` on `yaml`: its exit code, its report, and the file's name.
 fn validate(yaml: &str) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("cloud.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    (
-        output.status.code(),
-        String::from_utf8(output.stdout).unwrap(),
-    )
+    let validation = validate_yaml("cloud.yaml", yaml);
+    (validation.code, validation.stdout)
 }
 
 #[test]

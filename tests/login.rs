@@ -387,28 +387,17 @@ fn an_oauth2_form_login_gives_a_bearer_token() {
     plans.assert();
 }
 
-/// `vps-provider validate` on `yaml` in `dir`: its exit code and report.
-fn validate_in(dir: &std::path::Path, yaml: &str) -> (Option<i32>, String) {
-    let file = dir.join("openstack.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    (
-        output.status.code(),
-        String::from_utf8(output.stdout).unwrap(),
-    )
-}
-
 fn validate(yaml: &str) -> (Option<i32>, String) {
-    validate_in(tempfile::tempdir().unwrap().path(), yaml)
+    let validation = validate_yaml("openstack.yaml", yaml);
+    (validation.code, validation.stdout)
 }
 
 /// The report of `validate` on `yaml`, which must be a refusal, and the file's path.
 fn refused_by_validate(yaml: &str) -> (String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let (code, stdout) = validate_in(dir.path(), yaml);
-    assert_eq!(code, Some(1), "{stdout}");
-    let file = dir.path().join("openstack.yaml").display().to_string();
-    (stdout, file, dir)
+    let validation = validate_yaml("openstack.yaml", yaml);
+    assert_eq!(validation.code, Some(1), "{}", validation.stdout);
+    let file = validation.file.display().to_string();
+    (validation.stdout, file, validation.dir)
 }
 
 fn line_of(yaml: &str, needle: &str) -> usize {

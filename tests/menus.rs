@@ -7,7 +7,7 @@ mod common;
 
 use common::{
     Plugin, SECRETS, authed, capture_once, descrs, fixture, get_once, hoster_fixture, json_post,
-    operator, pair, received_json, task_id,
+    pair, received_json, task_id, validate_yaml,
 };
 use mockito::{Server, ServerGuard};
 use serde_json::json;
@@ -26,13 +26,9 @@ fn plugin(server: &ServerGuard, configs: &str) -> Plugin {
 
 /// Runs `validate` on `yaml` and returns its output and the file's path.
 fn validate(yaml: &str) -> (String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("testhost.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    assert_eq!(output.status.code(), Some(1), "validate must fail");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    (stdout, file.display().to_string())
+    let validation = validate_yaml("testhost.yaml", yaml);
+    assert_eq!(validation.code, Some(1), "validate must fail");
+    (validation.stdout, validation.file.display().to_string())
 }
 
 const SCALEWAY: &str = r#"  fetch:

@@ -488,19 +488,12 @@ fn a_query_credential_is_sent_with_every_page() {
 
 /// `vps-provider validate` of testhost.yaml with `pages` set to `pages_yaml`: its output.
 fn validate_pages(pages_yaml: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("testhost.yaml");
     let menu = format!(
         "configs:\n  fetch:\n    request: {{ path: /plans }}\n    pages: {pages_yaml}\n    items: $.plans[*]\n    id: \"{{{{item.name}}}}\"\n    descr: \"{{{{item.name}}}}\"\n    vars: {{ plan: \"{{{{item.name}}}}\", region: fsn1 }}\n"
     );
-    std::fs::write(&path, testhost_with(&menu)).unwrap();
-    let output = common::operator(&["validate", path.to_str().unwrap()], &[]);
-    assert!(!output.status.success(), "{pages_yaml} must not validate");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    let validation = common::validate_yaml("testhost.yaml", &testhost_with(&menu));
+    assert_ne!(validation.code, Some(0), "{pages_yaml} must not validate");
+    validation.report()
 }
 
 #[test]

@@ -5,19 +5,15 @@
 
 mod common;
 
-use common::{Plugin, fixture, operator};
+use common::{Plugin, fixture, validate_yaml};
 
 /// Validates testhost.yaml with `from` replaced by `to`; gives stdout and the file's path.
 fn validate_with(from: &str, to: &str) -> (String, String) {
     let yaml = fixture("providers/testhost.yaml");
     assert!(yaml.contains(from), "the fixture holds {from:?}");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("testhost.yaml");
-    std::fs::write(&file, yaml.replacen(from, to, 1)).unwrap();
-    let output = operator(&["validate", file.to_str().unwrap()], &[]);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
-    (stdout, file.display().to_string())
+    let validation = validate_yaml("testhost.yaml", &yaml.replacen(from, to, 1));
+    assert_eq!(validation.code, Some(1), "{}", validation.stdout);
+    (validation.stdout, validation.file.display().to_string())
 }
 
 /// Asserts that validating with the change reports `message` at `line:col`, then `help`.

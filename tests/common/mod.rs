@@ -278,6 +278,40 @@ pub fn fixture_with(name: &str, change: impl FnOnce(&mut Value)) -> String {
     value.to_string()
 }
 
+/// What `vps-provider validate` said of a provider file written for it.
+pub struct Validation {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// The provider file, in `dir`.
+    pub file: PathBuf,
+    /// The temporary folder holding the file, removed when this is dropped.
+    pub dir: tempfile::TempDir,
+}
+
+impl Validation {
+    /// Everything it printed: the report on stdout, then stderr.
+    pub fn report(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Writes `yaml` as `file_name` in a new temporary folder and runs `vps-provider validate` on
+/// it, as a hoster's engineer does on a file being written.
+pub fn validate_yaml(file_name: &str, yaml: &str) -> Validation {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(file_name);
+    std::fs::write(&file, yaml).unwrap();
+    let output = operator(&["validate", file.to_str().unwrap()], &[]);
+    Validation {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).expect("validate prints UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("validate prints UTF-8"),
+        file,
+        dir,
+    }
+}
+
 /// The fixture `name` of `hoster`, from `tests/fixtures/hosters/<hoster>/`.
 pub fn hoster_fixture(hoster: &str, name: &str) -> String {
     fixture(&format!("hosters/{hoster}/{name}"))
