@@ -127,11 +127,7 @@ fn cloud(server: &mockito::Server) -> Plugin {
 
 /// The plugin without `$VPS_PROVIDER_BASE_URL`: every URL is the one the file makes.
 fn without_override(plugin: Plugin) -> Plugin {
-    let mut plugin = plugin;
-    plugin
-        .env
-        .retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
-    plugin
+    plugin.without_env("VPS_PROVIDER_BASE_URL")
 }
 
 #[test]

@@ -32,17 +32,14 @@ fn fixture(name: &str) -> String {
 /// The shipped file as it is, with `secrets` in the site's secrets file and no
 /// `$VPS_PROVIDER_BASE_URL`: every request goes where the site's `panel_url` says.
 fn site(secrets: &str) -> Plugin {
-    let mut plugin = Plugin::shipped("billmgr", "").secrets(secrets);
+    let plugin = Plugin::shipped("billmgr", "").secrets(secrets);
     // Without the override a file that named an address of its own would be sent there.
     let shipped = std::fs::read_to_string(plugin.provider_file()).unwrap();
     assert!(
         shipped.contains("\n  base_url: \"{{settings.panel_url}}\"\n"),
         "the shipped file sends every request to the site's panel_url"
     );
-    plugin
-        .env
-        .retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
-    plugin
+    plugin.without_env("VPS_PROVIDER_BASE_URL")
 }
 
 /// The site whose `panel_url` is the mock, with `SECRETS` and then `more`.

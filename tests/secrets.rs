@@ -313,10 +313,9 @@ fn plain_http_is_refused_off_loopback_and_nothing_is_sent() {
         "https://api.testhost.invalid/v1",
         "http://api.testhost.invalid/v1",
     );
-    let mut plugin = Plugin::new("testhost", &yaml, "unused").secrets("token=tok-secret-123\n");
-    plugin
-        .env
-        .retain(|(name, _)| name != "VPS_PROVIDER_BASE_URL");
+    let plugin = Plugin::new("testhost", &yaml, "unused")
+        .secrets("token=tok-secret-123\n")
+        .without_env("VPS_PROVIDER_BASE_URL");
     let run = plugin.run(&["order", "1"]);
     common::assert_error_says(&run, &["plain http", "https://", "loopback"]);
     let validate = plugin.operator(&["validate", "testhost"]);

@@ -189,6 +189,13 @@ impl Plugin {
         self
     }
 
+    /// The plugin without the variable `key` (`VPS_PROVIDER_BASE_URL`: the file's own URLs, as
+    /// a site runs it).
+    pub fn without_env(mut self, key: &str) -> Plugin {
+        self.env.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Runs the plugin with `args`, as the panel does.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_os(
