@@ -257,7 +257,13 @@ impl Plan {
                     .error(&written.at, format!("cannot fill in this template: {e}"))
             })?;
         let url = url.trim_end_matches('/').to_owned();
-        if check && let Err((message, help)) = check_base_url(&url) {
+        // A URL written out was checked when the file was compiled; one made of settings is
+        // known only now.
+        let templated = !matches!(written.template, crate::template::Template::Literal(_));
+        if check
+            && templated
+            && let Err((message, help)) = check_base_url(&url)
+        {
             return Err(self
                 .source
                 .error(
